@@ -1,0 +1,160 @@
+//! One typed configuration: clap flags, each with an `ASSETD_*` environment twin.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "assetd",
+    version,
+    about = "Self-hosted media asset server speaking the TwelveLabs v1.3 Assets API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(ServeConfig),
+    /// Manage API keys (works while the server runs on the same data dir).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Create the database if needed, apply migrations, and exit.
+    Migrate(DataDir),
+    /// Internal: media work in an isolated child process; prints JSON on stdout.
+    #[command(hide = true)]
+    MediaChild(MediaChildArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DataDir {
+    /// Holds the SQLite database and every stored file.
+    #[arg(long = "data-dir", env = "ASSETD_DATA_DIR", default_value = "./data")]
+    pub path: PathBuf,
+}
+
+impl DataDir {
+    pub fn database_file(&self) -> PathBuf {
+        self.path.join("assetd.db")
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub data_dir: DataDir,
+
+    /// Address to listen on; port 0 picks a free port (printed at start-up).
+    #[arg(long, env = "ASSETD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Base of the absolute URLs the API hands out (default: from the bound address).
+    #[arg(long, env = "ASSETD_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// Registers this key for the account `default` at start-up if it is not known yet.
+    #[arg(long, env = "ASSETD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Largest accepted upload or URL download, in bytes (default 4 GiB).
+    #[arg(long, env = "ASSETD_MAX_UPLOAD_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Files up to this size are probed before the create response (default 200 MiB).
+    #[arg(long, env = "ASSETD_SYNC_MAX_BYTES", default_value_t = 200 * 1024 * 1024)]
+    pub sync_max_bytes: u64,
+
+    /// Allow `method=url` to fetch from loopback, private, link-local and multicast addresses.
+    #[arg(long, env = "ASSETD_ALLOW_PRIVATE_URLS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_urls: bool,
+
+    /// Time limit for one media child process (probe), in seconds.
+    #[arg(long, env = "ASSETD_MEDIA_TIMEOUT_SECS", default_value_t = 120)]
+    pub media_timeout_secs: u64,
+
+    /// Media child processes running at once (default: number of cores).
+    #[arg(long, env = "ASSETD_MEDIA_CONCURRENCY")]
+    pub media_concurrency: Option<usize>,
+
+    /// Time limit for a URL download, in seconds.
+    #[arg(long, env = "ASSETD_URL_TIMEOUT_SECS", default_value_t = 3600)]
+    pub url_timeout_secs: u64,
+
+    /// How long shutdown waits for in-flight requests, in seconds.
+    #[arg(long, env = "ASSETD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "ASSETD_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl ServeConfig {
+    pub fn data_path(&self) -> &Path {
+        &self.data_dir.path
+    }
+
+    pub fn media_timeout(&self) -> Duration {
+        Duration::from_secs(self.media_timeout_secs)
+    }
+
+    pub fn url_timeout(&self) -> Duration {
+        Duration::from_secs(self.url_timeout_secs)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+
+    pub fn media_concurrency(&self) -> usize {
+        self.media_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .max(1)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key for an account (created if new); prints the key alone on one line.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+    /// List keys: id, account, prefix, created, revoked.
+    List {
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+    /// Revoke a key by its id (from `keys list`) or by the key itself.
+    Revoke {
+        key: String,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct MediaChildArgs {
+    #[command(subcommand)]
+    pub task: MediaTask,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MediaTask {
+    /// Probe a file and print `{"ok": Probe}` or `{"err": MediaError}`.
+    Probe { path: PathBuf },
+}

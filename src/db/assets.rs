@@ -1,0 +1,273 @@
+//! The assets aggregate.
+
+use sqlx::{FromRow, QueryBuilder, Sqlite};
+
+use super::{Pool, Transaction};
+use crate::domain::{
+    AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, StepStatus,
+};
+
+/// Everything stored about an asset, typed.
+#[derive(Debug, Clone)]
+pub struct AssetRecord {
+    pub id: AssetId,
+    pub method: AssetMethod,
+    pub status: AssetStatus,
+    pub kind: AssetKind,
+    pub filename: String,
+    pub file_type: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    pub duration_seconds: Option<f64>,
+    /// JSON object text, already in the wire's field names.
+    pub technical_metadata: Option<String>,
+    pub error_message: Option<String>,
+    /// JSON object text.
+    pub user_metadata: Option<String>,
+    pub hls_status: Option<StepStatus>,
+    pub thumbnail_status: Option<StepStatus>,
+    pub created_at: i64,
+}
+
+/// A row as SQLite hands it back; turned into an [`AssetRecord`] at once.
+#[derive(FromRow)]
+struct AssetRow {
+    id: String,
+    method: String,
+    status: String,
+    kind: String,
+    filename: String,
+    file_type: String,
+    size_bytes: i64,
+    sha256: String,
+    duration_seconds: Option<f64>,
+    technical_metadata: Option<String>,
+    error_message: Option<String>,
+    user_metadata: Option<String>,
+    hls_status: Option<String>,
+    thumbnail_status: Option<String>,
+    created_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, method, status, kind, filename, file_type, size_bytes, sha256, duration_seconds, \
+     technical_metadata, error_message, user_metadata, hls_status, thumbnail_status, created_at";
+
+impl TryFrom<AssetRow> for AssetRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: AssetRow) -> Result<Self, Self::Error> {
+        let bad = |what: &str, value: &str| {
+            sqlx::Error::Decode(format!("asset {}: bad {what} '{value}'", row.id).into())
+        };
+        let step = |raw: Option<String>, what: &str| -> Result<Option<StepStatus>, sqlx::Error> {
+            raw.map(|s| StepStatus::parse(&s).ok_or_else(|| bad(what, &s)))
+                .transpose()
+        };
+        Ok(Self {
+            id: AssetId::parse(&row.id).map_err(|_| bad("id", &row.id))?,
+            method: AssetMethod::parse(&row.method).ok_or_else(|| bad("method", &row.method))?,
+            status: AssetStatus::parse(&row.status).ok_or_else(|| bad("status", &row.status))?,
+            kind: AssetKind::parse(&row.kind).map_err(|_| bad("kind", &row.kind))?,
+            hls_status: step(row.hls_status.clone(), "hls_status")?,
+            thumbnail_status: step(row.thumbnail_status.clone(), "thumbnail_status")?,
+            filename: row.filename,
+            file_type: row.file_type,
+            size_bytes: u64::try_from(row.size_bytes).unwrap_or(0),
+            sha256: row.sha256,
+            duration_seconds: row.duration_seconds,
+            technical_metadata: row.technical_metadata,
+            error_message: row.error_message,
+            user_metadata: row.user_metadata,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// What a new asset row holds.
+pub struct NewAsset<'a> {
+    pub id: AssetId,
+    pub account: AccountId,
+    pub method: AssetMethod,
+    pub status: AssetStatus,
+    pub kind: AssetKind,
+    pub filename: &'a Filename,
+    pub file_type: &'a str,
+    pub size_bytes: u64,
+    pub sha256: &'a str,
+    pub duration_seconds: Option<f64>,
+    pub technical_metadata: Option<String>,
+    pub error_message: Option<&'a str>,
+    pub user_metadata: Option<String>,
+    pub source_url: Option<&'a str>,
+    pub hls_status: Option<StepStatus>,
+    pub thumbnail_status: Option<StepStatus>,
+    pub created_at: i64,
+}
+
+pub async fn insert(pool: &Pool, asset: &NewAsset<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO assets (id, account_id, method, status, kind, filename, filename_folded, file_type,
+             size_bytes, sha256, duration_seconds, technical_metadata, error_message, user_metadata,
+             source_url, hls_status, thumbnail_status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(asset.id.as_string())
+    .bind(asset.account.as_string())
+    .bind(asset.method.as_str())
+    .bind(asset.status.as_str())
+    .bind(asset.kind.as_str())
+    .bind(asset.filename.as_str())
+    .bind(asset.filename.folded())
+    .bind(asset.file_type)
+    .bind(i64::try_from(asset.size_bytes).unwrap_or(i64::MAX))
+    .bind(asset.sha256)
+    .bind(asset.duration_seconds)
+    .bind(asset.technical_metadata.as_deref())
+    .bind(asset.error_message)
+    .bind(asset.user_metadata.as_deref())
+    .bind(asset.source_url)
+    .bind(asset.hls_status.map(StepStatus::as_str))
+    .bind(asset.thumbnail_status.map(StepStatus::as_str))
+    .bind(asset.created_at)
+    .bind(asset.created_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn find(
+    pool: &Pool,
+    account: AccountId,
+    id: AssetId,
+) -> sqlx::Result<Option<AssetRecord>> {
+    let row: Option<AssetRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM assets WHERE account_id = ? AND id = ?"
+    ))
+    .bind(account.as_string())
+    .bind(id.as_string())
+    .fetch_optional(pool)
+    .await?;
+    row.map(AssetRecord::try_from).transpose()
+}
+
+/// Filters of the asset list.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    /// Empty means any id.
+    pub asset_ids: Vec<AssetId>,
+    /// None means any kind; an empty list matches nothing.
+    pub kinds: Option<Vec<AssetKind>>,
+    /// Already folded to lower case; matched as a literal substring.
+    pub filename_contains: Option<String>,
+}
+
+fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, account: AccountId, filter: &ListFilter) {
+    qb.push(" WHERE account_id = ")
+        .push_bind(account.as_string());
+    if !filter.asset_ids.is_empty() {
+        qb.push(" AND id IN (");
+        let mut ids = qb.separated(", ");
+        for id in &filter.asset_ids {
+            ids.push_bind(id.as_string());
+        }
+        qb.push(")");
+    }
+    match filter.kinds.as_deref() {
+        None => {}
+        Some([]) => {
+            qb.push(" AND 1 = 0");
+        }
+        Some(wanted) => {
+            qb.push(" AND kind IN (");
+            let mut kinds = qb.separated(", ");
+            for kind in wanted {
+                kinds.push_bind(kind.as_str());
+            }
+            qb.push(")");
+        }
+    }
+    if let Some(needle) = &filter.filename_contains {
+        qb.push(" AND filename_folded LIKE ")
+            .push_bind(format!("%{}%", escape_like(needle)))
+            .push(" ESCAPE '\\'");
+    }
+}
+
+/// Makes `%`, `_` and `\` match themselves in a LIKE pattern.
+fn escape_like(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One page of an account's assets, newest first (ties broken by id), and the total count.
+pub async fn list(
+    pool: &Pool,
+    account: AccountId,
+    filter: &ListFilter,
+    offset: u64,
+    limit: u32,
+) -> sqlx::Result<(Vec<AssetRecord>, u64)> {
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM assets");
+    push_filter(&mut count, account, filter);
+    let (total,): (i64,) = count.build_query_as().fetch_one(pool).await?;
+
+    let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM assets"));
+    push_filter(&mut page, account, filter);
+    page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    let rows: Vec<AssetRow> = page.build_query_as().fetch_all(pool).await?;
+    let records = rows
+        .into_iter()
+        .map(AssetRecord::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok((records, u64::try_from(total).unwrap_or(0)))
+}
+
+/// Deletes the row; false when the account has no such asset.
+pub async fn delete(
+    tx: &mut Transaction<'_>,
+    account: AccountId,
+    id: AssetId,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query("DELETE FROM assets WHERE account_id = ? AND id = ?")
+        .bind(account.as_string())
+        .bind(id.as_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Which of these ids have a row (any account); used by the orphan sweep.
+pub async fn existing_ids(pool: &Pool, ids: &[String]) -> sqlx::Result<Vec<String>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new("SELECT id FROM assets WHERE id IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_str());
+    }
+    qb.push(")");
+    let rows: Vec<(String,)> = qb.build_query_as().fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_metacharacters_are_escaped() {
+        assert_eq!(escape_like("100%_a\\b"), "100\\%\\_a\\\\b");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+}

@@ -1,0 +1,34 @@
+//! `x-api-key` → the account it belongs to, or 401.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::AccountId;
+use crate::{db, keys};
+
+/// The account of a request that presented a valid key.
+#[derive(Debug, Clone, Copy)]
+pub struct Account(pub AccountId);
+
+impl FromRequestParts<AppState> for Account {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .filter(|k| !k.is_empty())
+            .ok_or(ApiError::ApiKeyInvalid)?;
+        let account = db::keys::account_for_key_hash(&state.pool, &keys::hash(key))
+            .await?
+            .ok_or(ApiError::ApiKeyInvalid)?;
+        tracing::Span::current().record("account", tracing::field::display(account));
+        Ok(Self(account))
+    }
+}

@@ -1,0 +1,150 @@
+//! The one error type of the HTTP layer, rendered as the JSON body of shared/API.md.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("The {name} parameter is invalid: {reason}.")]
+    ParameterInvalid { name: &'static str, reason: String },
+    #[error("The {0} parameter is required.")]
+    ParameterNotProvided(&'static str),
+    #[error("The {name} parameter has an unknown value '{value}': it must be one of {expected}.")]
+    ParameterUnknown {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{0}")]
+    FileTypeUnsupported(String),
+    #[error("{0}")]
+    UrlNotAllowed(String),
+    #[error("The x-api-key header is missing, or the key is unknown or revoked.")]
+    ApiKeyInvalid,
+    #[error("The {resource} {id} does not exist.")]
+    NotFound { resource: &'static str, id: String },
+    #[error("The file is larger than the limit of {limit} bytes.")]
+    FileTooLarge { limit: u64 },
+    #[error("There is no endpoint at {0}.")]
+    RouteNotFound(String),
+    #[error("This endpoint does not accept the {0} method.")]
+    MethodNotAllowed(String),
+    /// A bug or an outage: the detail goes to the log, never to the client.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn invalid(name: &'static str, reason: impl Into<String>) -> Self {
+        Self::ParameterInvalid {
+            name,
+            reason: reason.into(),
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::ParameterInvalid { .. } => (StatusCode::BAD_REQUEST, "parameter_invalid"),
+            Self::ParameterNotProvided(_) => (StatusCode::BAD_REQUEST, "parameter_not_provided"),
+            Self::ParameterUnknown { .. } => (StatusCode::BAD_REQUEST, "parameter_unknown"),
+            Self::FileTypeUnsupported(_) => (StatusCode::BAD_REQUEST, "file_type_unsupported"),
+            Self::UrlNotAllowed(_) => (StatusCode::BAD_REQUEST, "url_not_allowed"),
+            Self::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, "api_key_invalid"),
+            Self::NotFound { .. } | Self::RouteNotFound(_) => {
+                (StatusCode::NOT_FOUND, "resource_not_exist")
+            }
+            Self::FileTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
+            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("file system"))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        Self::invalid("query", e.body_text())
+    }
+}
+
+impl From<axum_extra::extract::QueryRejection> for ApiError {
+    fn from(e: axum_extra::extract::QueryRejection) -> Self {
+        Self::invalid("query", e.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        Self::invalid("path", e.body_text())
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Marks a response as an internal error so that [`add_request_id_to_internal_errors`]
+/// can put the request id into its message.
+#[derive(Clone, Copy)]
+struct InternalErrorMarker;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let Self::Internal(e) = &self {
+            tracing::error!(error = format!("{e:#}"), "internal error");
+        }
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                code,
+                message: self.to_string(),
+            }),
+        )
+            .into_response();
+        if matches!(self, Self::Internal(_)) {
+            response.extensions_mut().insert(InternalErrorMarker);
+        }
+        response
+    }
+}
+
+/// Gives the client of a 500 something to quote: the request id, and nothing internal.
+pub async fn add_request_id_to_internal_errors(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .unwrap_or("unknown")
+        .to_string();
+    let response = next.run(request).await;
+    if response.extensions().get::<InternalErrorMarker>().is_none() {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let body = Json(ErrorBody {
+        code: "internal_error",
+        message: format!(
+            "An internal error occurred. Quote request id {request_id} when you report it."
+        ),
+    });
+    (parts.status, parts.headers, body).into_response()
+}

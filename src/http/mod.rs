@@ -1,0 +1,106 @@
+//! The HTTP layer: one module per resource, merged here with the shared layers.
+
+mod assets;
+mod auth;
+pub mod error;
+mod health;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{Method, Uri};
+use axum::response::Response;
+use axum::{middleware, Router};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+use url::Url;
+
+use crate::config::ServeConfig;
+use crate::db::Pool;
+use crate::fetch::UrlFetcher;
+use crate::media::MediaRunner;
+use crate::storage::Storage;
+use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<ServeConfig>,
+    pub pool: Pool,
+    pub storage: Storage,
+    pub media: MediaRunner,
+    pub fetcher: UrlFetcher,
+    /// Base of the absolute URLs handed out.
+    pub public_url: Url,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/v1.3", assets::router())
+        .merge(health::router())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(
+            error::add_request_id_to_internal_errors,
+        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %request_id,
+                        account = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(|response: &Response, latency: Duration, _span: &Span| {
+                    tracing::info!(
+                        status = response.status().as_u16(),
+                        latency_ms = format!("{:.1}", latency.as_secs_f64() * 1000.0),
+                        "request finished"
+                    );
+                })
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn route_not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::RouteNotFound(format!("{method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method.to_string())
+}
+
+/// The wire form of a stored time: RFC 3339, UTC, whole seconds.
+pub fn format_timestamp(millis: i64) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(super::format_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            super::format_timestamp(1_795_600_925_999),
+            "2026-11-25T10:02:05Z"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! assetd: a self-hosted media asset server speaking the TwelveLabs v1.3 Assets API.
+
+pub mod assets;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod fetch;
+pub mod http;
+pub mod keys;
+pub mod media;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

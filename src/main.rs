@@ -1,0 +1,61 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use assetd::config::{Cli, Command, LogFormat};
+use assetd::{db, keys, media, startup, telemetry};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The media child is synchronous work in its own process: no runtime, no logs on stdout.
+    if let Command::MediaChild(args) = cli.command {
+        return media::child_main(args.task);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("assetd: could not start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("assetd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(config) => {
+            telemetry::init(config.log_format);
+            let app = startup::Application::build(config).await?;
+            let addr = app.local_addr()?;
+            tracing::info!(%addr, "listening");
+            // One line on stdout that scripts and tests wait for.
+            let mut out = std::io::stdout();
+            writeln!(out, "listening on http://{addr}")
+                .and_then(|()| out.flush())
+                .context("writing to stdout")?;
+            app.run_until_stopped().await
+        }
+        Command::Keys(command) => {
+            telemetry::init(LogFormat::Text);
+            keys::run(command).await
+        }
+        Command::Migrate(data_dir) => {
+            telemetry::init(LogFormat::Text);
+            std::fs::create_dir_all(&data_dir.path)?;
+            db::connect(&data_dir.database_file()).await?;
+            println!(
+                "migrations applied to {}",
+                data_dir.database_file().display()
+            );
+            Ok(())
+        }
+        Command::MediaChild(_) => unreachable!("handled before the runtime starts"),
+    }
+}

@@ -1,0 +1,188 @@
+//! Every bad input gets its documented status and JSON error, and leaves no
+//! temporary file, no row and no folder behind.
+
+use reqwest::multipart::{Form, Part};
+use tokio::io::AsyncWriteExt;
+
+use crate::common::{assert_error, direct_form, file_part, fixtures, TestApp};
+
+#[tokio::test]
+async fn bad_create_requests_are_refused_and_leave_nothing() {
+    let app = TestApp::spawn().await;
+    let mp4 = fixtures().path("clip.mp4");
+    let cases: Vec<(&str, Form, u16, &str, &str)> = vec![
+        (
+            "missing method",
+            Form::new().part("file", file_part(&mp4)),
+            400,
+            "parameter_not_provided",
+            "method",
+        ),
+        (
+            "direct without file",
+            Form::new().text("method", "direct"),
+            400,
+            "parameter_not_provided",
+            "file",
+        ),
+        (
+            "url without url",
+            Form::new().text("method", "url"),
+            400,
+            "parameter_not_provided",
+            "url",
+        ),
+        (
+            "unknown method",
+            direct_form(&mp4).text("method", "carrier-pigeon"),
+            400,
+            "parameter_unknown",
+            "method",
+        ),
+        (
+            "empty file",
+            direct_form(&fixtures().path("empty.mp4")),
+            400,
+            "parameter_invalid",
+            "file",
+        ),
+        (
+            "text named .mp4",
+            direct_form(&fixtures().path("notes.mp4")),
+            400,
+            "file_type_unsupported",
+            "",
+        ),
+        (
+            "300-character filename",
+            direct_form(&mp4).text("filename", "a".repeat(296) + ".mp4"),
+            400,
+            "parameter_invalid",
+            "filename",
+        ),
+        (
+            "filename with ../",
+            direct_form(&mp4).text("filename", "../../etc/passwd.mp4"),
+            400,
+            "parameter_invalid",
+            "filename",
+        ),
+        (
+            "bad boolean",
+            direct_form(&mp4).text("enable_hls", "maybe"),
+            400,
+            "parameter_invalid",
+            "enable_hls",
+        ),
+        (
+            "nested user_metadata",
+            direct_form(&mp4).text("user_metadata", r#"{"a":{"b":1}}"#),
+            400,
+            "parameter_invalid",
+            "user_metadata",
+        ),
+        (
+            "two files",
+            direct_form(&mp4).part("file", file_part(&mp4)),
+            400,
+            "parameter_invalid",
+            "file",
+        ),
+    ];
+    for (what, form, want_status, want_code, names) in cases {
+        let (status, body) = app.create(form).await;
+        let message = assert_error(status, &body, want_status, want_code);
+        assert!(
+            message.contains(names),
+            "{what}: the message should name '{names}': {message}"
+        );
+        app.assert_nothing_left(0).await;
+    }
+}
+
+#[tokio::test]
+async fn a_non_multipart_body_is_a_json_error() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/assets"))
+        .header("x-api-key", &app.key)
+        .json(&serde_json::json!({"method": "direct"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = crate::common::json_of(response).await;
+    assert_error(status, &body, 400, "parameter_invalid");
+}
+
+#[tokio::test]
+async fn keys_are_checked_before_anything_else() {
+    let app = TestApp::spawn().await;
+    for key in [None, Some(""), Some("tlk_wrong")] {
+        let mut request = app.client.get(app.url("/assets"));
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        let (status, body) = crate::common::json_of(request.send().await.unwrap()).await;
+        assert_error(status, &body, 401, "api_key_invalid");
+    }
+    let (status, body) = app
+        .create_as("tlk_wrong", direct_form(&fixtures().path("tone.mp3")))
+        .await;
+    assert_error(status, &body, 401, "api_key_invalid");
+    app.assert_nothing_left(0).await;
+}
+
+#[tokio::test]
+async fn an_upload_over_the_limit_is_cut_off_with_413() {
+    let app = TestApp::spawn_with(&[("ASSETD_MAX_UPLOAD_BYTES", "100000")]).await;
+    let big = vec![7u8; 300_000];
+    let form = Form::new()
+        .text("method", "direct")
+        .part("file", Part::bytes(big).file_name("big.mp4"));
+    let (status, body) = app.create(form).await;
+    let message = assert_error(status, &body, 413, "file_too_large");
+    assert!(message.contains("100000"), "{message}");
+    app.assert_nothing_left(0).await;
+
+    // Under the limit still works on the same server.
+    let (status, body) = app.upload(&fixtures().path("frame.png")).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_mid_body_leaves_nothing() {
+    let app = TestApp::spawn().await;
+    let addr = app.base.strip_prefix("http://").unwrap().to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let boundary = "XyZboundary";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\ndirect\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.mp4\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n"
+    );
+    let request = format!(
+        "POST /v1.3/assets HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n{head}",
+        app.key
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+        .write_all(&std::fs::read(fixtures().path("clip.mp4")).unwrap())
+        .await
+        .unwrap();
+    stream.write_all(&vec![0u8; 500_000]).await.unwrap();
+    stream.flush().await.unwrap();
+    // The file is arriving: a temporary file exists now.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.tmp_files().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        app.tmp_files().len(),
+        1,
+        "the upload should be streaming to tmp/"
+    );
+    drop(stream);
+    app.assert_nothing_left(0).await;
+}

@@ -1,0 +1,403 @@
+//! Starts the real `assetd` binary on an ephemeral port with a fresh data dir,
+//! and makes the media fixtures with the ffmpeg command line.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_assetd");
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub key: String,
+    pub client: reqwest::Client,
+    pub data_dir: TempDir,
+    child: Option<Child>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts a server; `env` adds or overrides `ASSETD_*` settings.
+    pub async fn spawn_with(env: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        let key = format!("tlk_test_{}", uuid::Uuid::new_v4().simple());
+        Self::start(data_dir, key, env).await
+    }
+
+    async fn start(data_dir: TempDir, key: String, env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("ASSETD_DATA_DIR", data_dir.path())
+            .env("ASSETD_API_KEY", &key)
+            .env("ASSETD_ALLOW_PRIVATE_URLS", "true")
+            .env("ASSETD_SHUTDOWN_TIMEOUT_SECS", "5")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var_os("TEST_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .kill_on_drop(true);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start assetd");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("assetd did not start within 30 s")
+            .expect("read stdout")
+            .expect("assetd exited before listening");
+        let base = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Self {
+            base,
+            key,
+            client: reqwest::Client::new(),
+            data_dir,
+            child: Some(child),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v1.3{path}", self.base)
+    }
+
+    /// SIGTERM, then wait; returns the exit code.
+    pub async fn stop(mut self) -> (Option<i32>, TempDir, String) {
+        let mut child = self.child.take().expect("running");
+        signal(child.id().expect("pid"), "TERM");
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .expect("assetd did not stop within 20 s after SIGTERM")
+            .expect("wait");
+        (status.code(), self.data_dir, self.key)
+    }
+
+    /// Starts a server again on a data dir a stopped one left.
+    pub async fn restart(data_dir: TempDir, key: String, env: &[(&str, &str)]) -> Self {
+        Self::start(data_dir, key, env).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::DELETE, path).await
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let request = self.client.request(method, self.url(path));
+        json_of(request.header("x-api-key", &self.key).send().await.unwrap()).await
+    }
+
+    /// POST /v1.3/assets with the given form.
+    pub async fn create(&self, form: Form) -> (u16, Value) {
+        self.create_as(&self.key, form).await
+    }
+
+    pub async fn create_as(&self, key: &str, form: Form) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/assets"))
+            .header("x-api-key", key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        json_of(response).await
+    }
+
+    /// Uploads a fixture file with `method=direct`.
+    pub async fn upload(&self, path: &Path) -> (u16, Value) {
+        self.create(direct_form(path)).await
+    }
+
+    /// A key for another account, made with the `keys create` subcommand while the server runs.
+    pub async fn key_for(&self, account: &str) -> String {
+        let out = Command::new(BIN)
+            .args(["keys", "create", "--account", account])
+            .env("ASSETD_DATA_DIR", self.data_dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keys create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "keys create prints the key alone: {stdout:?}"
+        );
+        lines[0].to_string()
+    }
+
+    /// What is in `DATA/tmp/`: must be empty whenever no upload is in flight.
+    pub fn tmp_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.data_dir.path().join("tmp"))
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every asset folder on disk.
+    pub fn asset_folders(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let Ok(shards) = std::fs::read_dir(self.data_dir.path().join("assets")) else {
+            return found;
+        };
+        for shard in shards {
+            for asset in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                found.push(asset.unwrap().path());
+            }
+        }
+        found
+    }
+
+    /// How many assets the test key's account has.
+    pub async fn asset_count(&self) -> u64 {
+        let (status, body) = self.get("/assets?page_limit=1").await;
+        assert_eq!(status, 200, "{body}");
+        body["page_info"]["total_results"].as_u64().unwrap()
+    }
+
+    /// Asserts that a rejected request left nothing behind.
+    pub async fn assert_nothing_left(&self, assets_before: u64) {
+        // The handler's drop guards run as the response is sent; give them a moment.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !self.tmp_files().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            self.tmp_files().is_empty(),
+            "temporary files left: {:?}",
+            self.tmp_files()
+        );
+        assert_eq!(
+            self.asset_count().await,
+            assets_before,
+            "a row was left behind"
+        );
+        // Only the test key's account uploads in the servers these checks run on.
+        assert_eq!(
+            self.asset_folders().len() as u64,
+            assets_before,
+            "an asset folder was left behind"
+        );
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+}
+
+pub async fn json_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.unwrap();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    (status, value)
+}
+
+pub fn file_part(path: &Path) -> Part {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    Part::bytes(std::fs::read(path).unwrap())
+        .file_name(name)
+        .mime_str("application/octet-stream")
+        .unwrap()
+}
+
+/// The Python SDK's part order: method first, file last.
+pub fn direct_form(path: &Path) -> Form {
+    Form::new()
+        .text("method", "direct")
+        .part("file", file_part(path))
+}
+
+/// Asserts the documented error shape and returns the message.
+#[track_caller]
+pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) -> String {
+    assert_eq!(status, want_status, "body: {body}");
+    assert_eq!(body["code"], want_code, "body: {body}");
+    let message = body["message"].as_str().expect("message").to_string();
+    assert!(!message.is_empty());
+    message
+}
+
+// ---------------------------------------------------------------- fixtures
+
+pub struct Fixtures {
+    pub dir: PathBuf,
+}
+
+impl Fixtures {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Media made once per test run with the ffmpeg command line, in cargo's
+/// per-target temporary directory (kept between runs, never committed).
+pub fn fixtures() -> &'static Fixtures {
+    static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-v1");
+        std::fs::create_dir_all(&dir).unwrap();
+        let av = [
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+        ];
+        let make = |name: &str, args: &[&str]| {
+            let out = dir.join(name);
+            if out.exists() {
+                return;
+            }
+            let partial = dir.join(format!("partial-{name}"));
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-y", "-hide_banner", "-loglevel", "error"])
+                .args(args)
+                .arg(&partial)
+                .status()
+                .expect("ffmpeg must be installed");
+            assert!(status.success(), "ffmpeg failed to make {name}");
+            std::fs::rename(&partial, &out).unwrap();
+        };
+        make(
+            "clip.mp4",
+            &[
+                &av[..],
+                &[
+                    "-c:v",
+                    "libx264",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-c:a",
+                    "aac",
+                    "-shortest",
+                    "-f",
+                    "mp4",
+                ],
+            ]
+            .concat(),
+        );
+        make(
+            "clip.webm",
+            &[
+                &av[..],
+                &[
+                    "-c:v",
+                    "libvpx-vp9",
+                    "-deadline",
+                    "realtime",
+                    "-c:a",
+                    "libopus",
+                    "-shortest",
+                    "-f",
+                    "webm",
+                ],
+            ]
+            .concat(),
+        );
+        make(
+            "tone.mp3",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=2",
+                "-c:a",
+                "libmp3lame",
+                "-f",
+                "mp3",
+            ],
+        );
+        make(
+            "tone.wav",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=440:duration=2",
+                "-c:a",
+                "pcm_s16le",
+                "-f",
+                "wav",
+            ],
+        );
+        make(
+            "frame.png",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=64x48",
+                "-frames:v",
+                "1",
+                "-f",
+                "image2",
+                "-c:v",
+                "png",
+            ],
+        );
+        make(
+            "frame.jpg",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=64x48",
+                "-frames:v",
+                "1",
+                "-f",
+                "image2",
+                "-c:v",
+                "mjpeg",
+            ],
+        );
+        let mp4 = std::fs::read(dir.join("clip.mp4")).unwrap();
+        // ffmpeg writes the index (moov) last: the first half of the file has none.
+        std::fs::write(dir.join("truncated.mp4"), &mp4[..mp4.len() / 2]).unwrap();
+        std::fs::write(
+            dir.join("notes.mp4"),
+            "These are my notes, not a video.\n".repeat(50),
+        )
+        .unwrap();
+        std::fs::write(dir.join("empty.mp4"), b"").unwrap();
+        Fixtures { dir }
+    })
+}

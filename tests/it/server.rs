@@ -1,0 +1,141 @@
+use std::process::Command;
+
+use crate::common::{assert_error, fixtures, json_of, TestApp, BIN};
+
+#[tokio::test]
+async fn health_answers_and_every_response_has_a_request_id() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(!response.headers()["x-request-id"].is_empty());
+
+    let response = app
+        .client
+        .get(app.url("/assets"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "trace-me-42",
+        "a client's request id is kept"
+    );
+
+    let (status, body) = json_of(
+        app.client
+            .get(app.url("/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(status, &body, 404, "resource_not_exist");
+    let response = app
+        .client
+        .patch(app.url("/assets"))
+        .header("x-api-key", &app.key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_error(status, &body, 405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_and_data_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    let (_, created) = app.upload(&fixtures().path("tone.wav")).await;
+    let (code, data_dir, key) = app.stop().await;
+    assert_eq!(code, Some(0));
+
+    let app = TestApp::restart(data_dir, key, &[]).await;
+    let (status, body) = app
+        .get(&format!("/assets/{}", created["_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, created);
+}
+
+#[tokio::test]
+async fn start_up_sweeps_temporary_files_and_orphan_folders() {
+    let app = TestApp::spawn().await;
+    let (_, kept) = app.upload(&fixtures().path("frame.png")).await;
+    let (_, data_dir, key) = app.stop().await;
+
+    // What a crash could leave: a half-written upload, and a folder whose row never got written.
+    std::fs::write(data_dir.path().join("tmp/0123.part"), b"half an upload").unwrap();
+    let orphan = data_dir
+        .path()
+        .join("assets/ab/0193aaaaaaaaaaaaaaaaaaaaaaaaaaab");
+    std::fs::create_dir_all(&orphan).unwrap();
+    std::fs::write(orphan.join("original"), b"bytes of no asset").unwrap();
+
+    let app = TestApp::restart(data_dir, key, &[]).await;
+    assert!(app.tmp_files().is_empty());
+    assert!(!orphan.exists(), "the orphan folder must be swept");
+    let folders = app.asset_folders();
+    assert_eq!(folders.len(), 1);
+    assert!(folders[0].ends_with(kept["_id"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn keys_can_be_listed_and_revoked_while_the_server_runs() {
+    let app = TestApp::spawn().await;
+    let key = app.key_for("ops").await;
+    let ok = app
+        .client
+        .get(app.url("/assets"))
+        .header("x-api-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let data_dir = app.data_dir.path();
+    let list = Command::new(BIN)
+        .args(["keys", "list"])
+        .env("ASSETD_DATA_DIR", data_dir)
+        .output()
+        .unwrap();
+    assert!(list.status.success());
+    let listing = String::from_utf8(list.stdout).unwrap();
+    assert!(
+        listing.contains("ops") && listing.contains("default"),
+        "{listing}"
+    );
+    assert!(!listing.contains(&key), "a key is never shown again");
+
+    let revoke = Command::new(BIN)
+        .args(["keys", "revoke", &key])
+        .env("ASSETD_DATA_DIR", data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    let (status, body) = json_of(
+        app.client
+            .get(app.url("/assets"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(status, &body, 401, "api_key_invalid");
+
+    let again = Command::new(BIN)
+        .args(["keys", "revoke", &key])
+        .env("ASSETD_DATA_DIR", data_dir)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "revoking twice is an error");
+}
