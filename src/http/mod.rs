@@ -64,7 +64,7 @@ pub fn router(state: AppState) -> Router {
                 .on_response(|response: &Response, latency: Duration, _span: &Span| {
                     tracing::info!(
                         status = response.status().as_u16(),
-                        latency_ms = format!("{:.1}", latency.as_secs_f64() * 1000.0),
+                        latency_ms = (latency.as_secs_f64() * 10_000.0).round() / 10.0,
                         "request finished"
                     );
                 })

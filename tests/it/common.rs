@@ -79,6 +79,10 @@ impl TestApp {
         format!("{}/v1.3{path}", self.base)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().and_then(Child::id).expect("running")
+    }
+
     /// SIGTERM, then wait; returns the exit code.
     pub async fn stop(mut self) -> (Option<i32>, TempDir, String) {
         let mut child = self.child.take().expect("running");

@@ -139,3 +139,87 @@ async fn keys_can_be_listed_and_revoked_while_the_server_runs() {
         .unwrap();
     assert!(!again.status.success(), "revoking twice is an error");
 }
+
+/// Starts a raw multipart upload of `fixture` and sends all but its last 1000 bytes.
+async fn begin_upload(app: &TestApp, fixture: &str) -> (tokio::net::TcpStream, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.base.strip_prefix("http://").unwrap().to_string();
+    let boundary = "ShutdownBoundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\ndirect\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{fixture}\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(std::fs::read(fixtures().path(fixture)).unwrap());
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let head = format!(
+        "POST /v1.3/assets HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        app.key,
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let rest = body.split_off(body.len() - 1000);
+    stream.write_all(&body).await.unwrap();
+    stream.flush().await.unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.tmp_files().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        app.tmp_files().len(),
+        1,
+        "the upload should be streaming to tmp/"
+    );
+    (stream, rest)
+}
+
+#[tokio::test]
+async fn an_upload_in_flight_at_sigterm_finishes_before_the_server_stops() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let (mut stream, rest) = begin_upload(&app, "clip.mp4").await;
+    crate::common::signal(app.pid(), "TERM");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stream.write_all(&rest).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    assert!(response.contains("\"status\":\"ready\""), "{response}");
+    let (code, data_dir, key) = app.stop().await;
+    assert_eq!(code, Some(0));
+
+    let app = TestApp::restart(data_dir, key, &[]).await;
+    assert_eq!(
+        app.asset_count().await,
+        1,
+        "the upload that finished during shutdown is kept"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_still_unfinished_at_the_shutdown_timeout_leaves_nothing() {
+    let app = TestApp::spawn_with(&[("ASSETD_SHUTDOWN_TIMEOUT_SECS", "1")]).await;
+    let (stream, _rest) = begin_upload(&app, "clip.mp4").await;
+    let started = std::time::Instant::now();
+    let (code, data_dir, key) = app.stop().await;
+    assert_eq!(code, Some(0));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    drop(stream);
+    let leftovers: Vec<_> = std::fs::read_dir(data_dir.path().join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the cut-off upload's temporary file must be removed on the way out"
+    );
+
+    let app = TestApp::restart(data_dir, key, &[]).await;
+    assert_eq!(
+        app.asset_count().await,
+        0,
+        "no partial file became an asset"
+    );
+    assert!(app.asset_folders().is_empty());
+}
