@@ -4,14 +4,18 @@
 //! work in a child process (`assetd media-child ...`) and read the result as JSON.
 
 mod error;
+mod hls;
 mod probe;
 mod sniff;
+mod thumbnail;
 
 use std::sync::Once;
 
 pub use error::{MediaError, MediaErrorKind};
+pub use hls::{hls, HlsMode, HlsOptions, HlsOutput};
 pub use probe::{probe, AudioStream, ImageInfo, Probe, VideoStream};
 pub use sniff::{sniff, MediaKind, Sniffed};
+pub use thumbnail::{thumbnail, Thumbnail, ThumbnailOptions, ThumbnailSource};
 
 /// How many bytes from the start of a file [`sniff`] wants to see.
 pub const SNIFF_LEN: usize = 8 * 1024;

@@ -193,7 +193,7 @@ impl Streams {
     }
 }
 
-fn open(path: &Path) -> Result<format::context::Input, AvError> {
+pub(crate) fn open(path: &Path) -> Result<format::context::Input, AvError> {
     // ffmpeg-next panics on a path that is not UTF-8; ours are made by the server.
     let path = path.to_str().ok_or(AvError::Other {
         errno: ffmpeg::error::ENOENT,
@@ -229,7 +229,7 @@ fn open_error(path: &Path, sniffed: &Sniffed, size: u64, error: AvError) -> Medi
 }
 
 /// libav error texts are terse; these read better in a sentence.
-fn describe_error(error: &AvError) -> String {
+pub(crate) fn describe_error(error: &AvError) -> String {
     match error {
         AvError::InvalidData => "its data is invalid".to_owned(),
         AvError::Eof => "it ends too early".to_owned(),
@@ -251,7 +251,7 @@ fn describe_error(error: &AvError) -> String {
 }
 
 /// Errors that say our side failed rather than the file.
-fn is_system_error(error: &AvError) -> bool {
+pub(crate) fn is_system_error(error: &AvError) -> bool {
     // Not EIO: demuxers (Matroska) return it for damaged data, and a failing disk would
     // already have failed the read of the head.
     use ffmpeg::error::{EACCES, EINTR, EMFILE, ENFILE, ENOENT, ENOMEM, ENOSPC, EPERM};
@@ -328,7 +328,6 @@ fn check_data(
     } = primary;
     let mut coverage = Coverage::new(input, described);
     let target = claimed.map(|c| c.min(COVERAGE_WINDOW));
-    let mut packet = Packet::empty();
     // Any frame type will do: the decoded data is only looked at for its existence.
     let mut frame = ffmpeg::frame::Video::empty();
     let mut sent = 0;
@@ -336,6 +335,9 @@ fn check_data(
     let mut last_error = None;
     let mut eof = false;
     for _ in 0..MAX_PACKETS {
+        // A fresh packet per read: ffmpeg-next's `Packet::read` does not unref
+        // the previous contents of a reused packet, so reuse leaks each one.
+        let mut packet = Packet::empty();
         match packet.read(input) {
             Ok(()) => {}
             Err(AvError::Eof) => {
@@ -394,7 +396,7 @@ fn check_data(
 }
 
 /// `Ok(false)` when the decoder wants more input or is drained.
-fn receive_frame(
+pub(crate) fn receive_frame(
     decoder: &mut decoder::Opened,
     frame: &mut ffmpeg::Frame,
 ) -> Result<bool, AvError> {

@@ -78,7 +78,7 @@ pub(super) fn probe(path: &Path, sniffed: &Sniffed, size: u64) -> Result<Probe, 
     })
 }
 
-fn image_error(error: ImageError, label: &str) -> MediaError {
+pub(crate) fn image_error(error: ImageError, label: &str) -> MediaError {
     match error {
         ImageError::IoError(e)
             if !matches!(

@@ -1,7 +1,7 @@
 //! Says whether a file is valid media and describes it.
 
-mod av;
-mod image;
+pub(crate) mod av;
+pub(crate) mod image;
 mod mp4;
 
 use std::fs::File;
@@ -114,7 +114,7 @@ fn probe_file(path: &Path) -> Result<Probe, MediaError> {
 }
 
 /// How a format is named to a user in messages.
-fn format_label(mime_type: &str) -> &str {
+pub(crate) fn format_label(mime_type: &str) -> &str {
     match mime_type {
         "video/mp4" | "audio/mp4" => "MP4",
         "video/quicktime" => "QuickTime (MOV)",
