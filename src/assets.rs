@@ -2,14 +2,18 @@
 //! finished upload in, and deleting. One function for each, so that rules such
 //! as "no row without its file, no file without its row" live in one place.
 
-use assetd_media::{MediaErrorKind, MediaKind, Probe};
+use assetd_media::{MediaKind, Probe, Sniffed};
 use serde_json::{Map, Value};
+
+use assetd_queue::Queue;
 
 use crate::db::{self, assets::AssetRecord, assets::NewAsset, Pool};
 use crate::domain::{
-    AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, StepStatus, UserMetadata,
+    AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Step, StepStatus,
+    UserMetadata,
 };
-use crate::media::{MediaRunner, ProbeError};
+use crate::jobs::{self, JobKind};
+use crate::media::{FailureKind, MediaFailure, MediaRunner};
 use crate::storage::{Storage, Upload};
 
 /// What the client asked for, validated.
@@ -39,14 +43,66 @@ pub struct Services<'a> {
     pub pool: &'a Pool,
     pub storage: &'a Storage,
     pub media: &'a MediaRunner,
+    pub queue: &'a Queue,
     pub sync_max_bytes: u64,
+    pub job_max_attempts: u32,
 }
 
 const NOT_MEDIA: &str = "The file is not a video, audio or image file that this server can read.";
 
+/// What a probe made of a file.
+pub enum Verdict {
+    Ready {
+        kind: AssetKind,
+        file_type: String,
+        duration: Option<f64>,
+        technical: String,
+    },
+    /// The file's fault: the asset fails with this message.
+    Failed(String),
+    /// Not media after all.
+    Unsupported(String),
+    /// Our side failed (a crash, an I/O error): worth another attempt.
+    Retry(String),
+}
+
+impl Verdict {
+    pub fn of(result: Result<Probe, MediaFailure>) -> Self {
+        match result {
+            Ok(probe) => {
+                let kind = asset_kind(probe.kind);
+                Self::Ready {
+                    kind,
+                    duration: probe.duration_seconds.filter(|_| kind != AssetKind::Image),
+                    technical: technical_metadata(&probe).to_string(),
+                    file_type: probe.mime_type,
+                }
+            }
+            Err(failure) => match failure.classify() {
+                (FailureKind::NotMedia, message) => Self::Unsupported(message),
+                (FailureKind::Permanent, message) => Self::Failed(message),
+                (FailureKind::Transient, message) => Self::Retry(message),
+            },
+        }
+    }
+}
+
+/// The steps the client asked for that apply to this kind of asset.
+fn requested_steps(request: &NewAssetRequest, kind: AssetKind) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if request.enable_thumbnail {
+        steps.push(Step::Thumbnail);
+    }
+    if request.enable_hls && kind != AssetKind::Image {
+        steps.push(Step::Hls);
+    }
+    steps
+}
+
 /// Takes a complete upload in: checks its content, probes it when it is small
-/// enough, moves it into place and inserts its row. On any error the upload is
-/// dropped, which deletes it.
+/// enough (else, or when the probe hit a passing fault, a probe job does it),
+/// moves it into place and inserts its row with the jobs it needs. On any error
+/// the upload is dropped, which deletes it.
 pub async fn ingest(
     services: Services<'_>,
     request: NewAssetRequest,
@@ -57,90 +113,254 @@ pub async fn ingest(
     }
     let sniffed = assetd_media::sniff(upload.head())
         .ok_or_else(|| IngestError::Unsupported(NOT_MEDIA.into()))?;
-
-    let mut kind = asset_kind(sniffed.kind);
-    let mut file_type = sniffed.mime_type;
-    let mut duration = None;
-    let mut technical = None;
-    let mut error_message = None;
-    let status = if upload.size() > services.sync_max_bytes {
-        AssetStatus::Processing
+    let verdict = if upload.size() > services.sync_max_bytes {
+        None
     } else {
-        match services.media.probe(upload.path()).await {
-            Ok(probe) => {
-                kind = asset_kind(probe.kind);
-                file_type.clone_from(&probe.mime_type);
-                duration = probe.duration_seconds.filter(|_| kind != AssetKind::Image);
-                technical = Some(technical_metadata(&probe).to_string());
-                AssetStatus::Ready
+        match Verdict::of(services.media.probe(upload.path()).await) {
+            Verdict::Unsupported(message) => return Err(IngestError::Unsupported(message)),
+            Verdict::Retry(message) => {
+                tracing::warn!(error = %message, "the probe failed; a job will try again");
+                None
             }
-            Err(ProbeError::Media(e)) if e.kind == MediaErrorKind::Unsupported => {
-                return Err(IngestError::Unsupported(e.message));
-            }
-            Err(ProbeError::Media(e)) => {
-                error_message = Some(e.message);
-                AssetStatus::Failed
-            }
-            Err(ProbeError::Child(e)) => {
-                tracing::warn!(error = %e, "probe failed");
-                error_message = Some(format!("The file could not be processed: {e}."));
-                AssetStatus::Failed
-            }
+            verdict => Some(verdict),
         }
     };
-
-    let step = |requested: bool| {
-        requested.then_some(if status == AssetStatus::Failed {
-            StepStatus::Error
-        } else {
-            StepStatus::Pending
-        })
-    };
-    let hls_status = step(request.enable_hls && kind != AssetKind::Image);
-    let thumbnail_status = step(request.enable_thumbnail);
+    let id = AssetId::new();
+    let row = Row::new(
+        &request,
+        id,
+        sniffed,
+        verdict,
+        upload.size(),
+        upload.sha256().to_string(),
+    );
 
     // Moving the file into place and inserting its row run in their own task, so
     // that they finish together even if the client goes away now; the folder
     // guard removes the folder only when the insert failed.
     let pool = services.pool.clone();
     let storage = services.storage.clone();
+    let queue = services.queue.clone();
+    let max_attempts = services.job_max_attempts;
     let finalize = tokio::spawn(async move {
-        let id = AssetId::new();
-        let sha256 = upload.sha256().to_string();
-        let new = NewAsset {
-            id,
-            account: request.account,
-            method: request.method,
-            status,
-            kind,
-            filename: &request.filename,
-            file_type: &file_type,
-            size_bytes: upload.size(),
-            sha256: &sha256,
-            duration_seconds: duration,
-            technical_metadata: technical,
-            error_message: error_message.as_deref(),
-            user_metadata: request.user_metadata.as_ref().map(UserMetadata::to_json),
-            source_url: request.source_url.as_deref(),
-            hls_status,
-            thumbnail_status,
-            created_at: db::now_millis(),
-        };
         let stored = storage.store(upload, id).await?;
-        db::assets::insert(&pool, &new).await?;
+        let jobs = row.jobs();
+        insert_with_jobs(&pool, &queue, &request, &row, &jobs, max_attempts).await?;
         stored.keep();
-        db::assets::find(&pool, request.account, id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("asset {id} vanished right after its insert"))
+        find_inserted(&pool, request.account, id).await
     });
     Ok(finalize.await.map_err(anyhow::Error::from)??)
 }
 
-/// Deletes an asset: its row in a transaction, then its files. False when the
-/// account has no such asset. `force` is for the index references of a later issue.
+/// Takes in a URL whose file is too large (or of unknown size) to fetch within
+/// the request, from its first bytes: the row says `processing` and a fetch job
+/// downloads the file.
+pub async fn ingest_remote(
+    services: Services<'_>,
+    request: NewAssetRequest,
+    head: &[u8],
+) -> Result<AssetRecord, IngestError> {
+    if head.is_empty() {
+        return Err(IngestError::Empty);
+    }
+    let sniffed =
+        assetd_media::sniff(head).ok_or_else(|| IngestError::Unsupported(NOT_MEDIA.into()))?;
+    let id = AssetId::new();
+    let mut row = Row::new(&request, id, sniffed, None, 0, String::new());
+    row.first_job = JobKind::Fetch;
+    insert_with_jobs(
+        services.pool,
+        services.queue,
+        &request,
+        &row,
+        &row.jobs(),
+        services.job_max_attempts,
+    )
+    .await?;
+    Ok(find_inserted(services.pool, request.account, id).await?)
+}
+
+async fn find_inserted(
+    pool: &Pool,
+    account: AccountId,
+    id: AssetId,
+) -> anyhow::Result<AssetRecord> {
+    db::assets::find(pool, account, id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("asset {id} vanished right after its insert"))
+}
+
+/// A new row's values, decided before anything is written.
+struct Row {
+    id: AssetId,
+    status: AssetStatus,
+    kind: AssetKind,
+    file_type: String,
+    duration: Option<f64>,
+    technical: Option<String>,
+    error_message: Option<String>,
+    size: u64,
+    sha256: String,
+    steps: Vec<Step>,
+    /// The job that takes a `processing` asset further.
+    first_job: JobKind,
+}
+
+impl Row {
+    fn new(
+        request: &NewAssetRequest,
+        id: AssetId,
+        sniffed: Sniffed,
+        verdict: Option<Verdict>,
+        size: u64,
+        sha256: String,
+    ) -> Self {
+        let mut row = Self {
+            id,
+            status: AssetStatus::Processing,
+            kind: asset_kind(sniffed.kind),
+            file_type: sniffed.mime_type,
+            duration: None,
+            technical: None,
+            error_message: None,
+            size,
+            sha256,
+            steps: Vec::new(),
+            first_job: JobKind::Probe,
+        };
+        match verdict {
+            Some(Verdict::Ready {
+                kind,
+                file_type,
+                duration,
+                technical,
+            }) => {
+                row.status = AssetStatus::Ready;
+                row.kind = kind;
+                row.file_type = file_type;
+                row.duration = duration;
+                row.technical = Some(technical);
+            }
+            Some(
+                Verdict::Failed(message) | Verdict::Unsupported(message) | Verdict::Retry(message),
+            ) => {
+                row.status = AssetStatus::Failed;
+                row.error_message = Some(message);
+            }
+            None => {}
+        }
+        row.steps = requested_steps(request, row.kind);
+        row
+    }
+
+    /// A step's first status: pending, or error when the asset failed.
+    fn step_status(&self, step: Step) -> Option<StepStatus> {
+        self.steps
+            .contains(&step)
+            .then_some(if self.status == AssetStatus::Failed {
+                StepStatus::Error
+            } else {
+                StepStatus::Pending
+            })
+    }
+
+    /// The jobs to enqueue with the row.
+    fn jobs(&self) -> Vec<JobKind> {
+        match self.status {
+            AssetStatus::Processing => vec![self.first_job],
+            AssetStatus::Ready => self.steps.iter().map(|s| JobKind::for_step(*s)).collect(),
+            AssetStatus::Failed => Vec::new(),
+        }
+    }
+}
+
+/// Inserts the row and its jobs in one transaction: both exist, or neither.
+async fn insert_with_jobs(
+    pool: &Pool,
+    queue: &Queue,
+    request: &NewAssetRequest,
+    row: &Row,
+    jobs: &[JobKind],
+    max_attempts: u32,
+) -> anyhow::Result<()> {
+    let new = NewAsset {
+        id: row.id,
+        account: request.account,
+        method: request.method,
+        status: row.status,
+        kind: row.kind,
+        filename: &request.filename,
+        file_type: &row.file_type,
+        size_bytes: row.size,
+        sha256: &row.sha256,
+        duration_seconds: row.duration,
+        technical_metadata: row.technical.clone(),
+        error_message: row.error_message.as_deref(),
+        user_metadata: request.user_metadata.as_ref().map(UserMetadata::to_json),
+        source_url: request.source_url.as_deref(),
+        hls_status: row.step_status(Step::Hls),
+        thumbnail_status: row.step_status(Step::Thumbnail),
+        created_at: db::now_millis(),
+    };
+    let mut tx = pool.begin().await?;
+    db::assets::insert(&mut tx, &new).await?;
+    for kind in jobs {
+        queue
+            .enqueue(&mut tx, &jobs::new_job(*kind, row.id, max_attempts))
+            .await?;
+    }
+    tx.commit().await?;
+    queue.wake();
+    Ok(())
+}
+
+/// Records the probe of a `processing` asset and, when it is ready, enqueues
+/// the steps it was asked for, in one transaction. False when the asset is gone
+/// or no longer processing (deleted, or finished by an earlier attempt).
+pub async fn finish_processing(
+    pool: &Pool,
+    queue: &Queue,
+    id: AssetId,
+    verdict: &Verdict,
+    max_attempts: u32,
+) -> anyhow::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let requested = match verdict {
+        Verdict::Ready {
+            kind,
+            file_type,
+            duration,
+            technical,
+        } => db::assets::mark_ready(&mut tx, id, *kind, file_type, *duration, technical).await?,
+        Verdict::Failed(message) | Verdict::Unsupported(message) | Verdict::Retry(message) => {
+            db::assets::mark_failed(&mut tx, id, message)
+                .await?
+                .map(|_| Vec::new())
+        }
+    };
+    let Some(steps) = requested else {
+        return Ok(false);
+    };
+    for step in steps {
+        queue
+            .enqueue(
+                &mut tx,
+                &jobs::new_job(JobKind::for_step(step), id, max_attempts),
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    queue.wake();
+    Ok(true)
+}
+
+/// Deletes an asset: in one transaction its row goes and its jobs are cancelled,
+/// then its files go. False when the account has no such asset. `force` is for
+/// the index references of a later issue.
 pub async fn delete(
     pool: &Pool,
     storage: &Storage,
+    queue: &Queue,
     account: AccountId,
     id: AssetId,
     _force: bool,
@@ -149,6 +369,7 @@ pub async fn delete(
     if !db::assets::delete(&mut tx, account, id).await? {
         return Ok(false);
     }
+    queue.cancel_resource(&mut tx, &id.as_string()).await?;
     tx.commit().await?;
     // After the commit: a crash here leaves an orphan folder, which the start-up
     // sweep removes; the reverse order could leave a row without its file.

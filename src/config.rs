@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP server.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Manage API keys (works while the server runs on the same data dir).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -74,13 +74,57 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_ALLOW_PRIVATE_URLS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_urls: bool,
 
-    /// Time limit for one media child process (probe), in seconds.
+    /// Time limit for one media child process (probe, thumbnail), in seconds.
     #[arg(long, env = "ASSETD_MEDIA_TIMEOUT_SECS", default_value_t = 120)]
     pub media_timeout_secs: u64,
+
+    /// Time limit for making one HLS stream (a transcode of a long video), in seconds.
+    #[arg(long, env = "ASSETD_HLS_TIMEOUT_SECS", default_value_t = 4 * 3600)]
+    pub hls_timeout_secs: u64,
+
+    /// How long signed media URLs stay valid, in seconds (renewed by every retrieve and list).
+    #[arg(long, env = "ASSETD_MEDIA_URL_TTL_SECS", default_value_t = 24 * 3600)]
+    pub media_url_ttl_secs: u64,
 
     /// Media child processes running at once (default: number of cores).
     #[arg(long, env = "ASSETD_MEDIA_CONCURRENCY")]
     pub media_concurrency: Option<usize>,
+
+    /// Uploads (`POST /v1.3/assets`) an account may start per minute; 0 turns the limit off.
+    #[arg(long, env = "ASSETD_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+
+    /// Uploads an account may start at once before the per-minute rate applies.
+    #[arg(long, env = "ASSETD_RATE_LIMIT_BURST", default_value_t = 100)]
+    pub rate_limit_burst: u32,
+
+    /// Probes of large files running at once.
+    #[arg(long, env = "ASSETD_PROBE_WORKERS", default_value_t = 1)]
+    pub probe_workers: usize,
+
+    /// URL downloads running at once in the background.
+    #[arg(long, env = "ASSETD_FETCH_WORKERS", default_value_t = 4)]
+    pub fetch_workers: usize,
+
+    /// Thumbnail jobs running at once.
+    #[arg(long, env = "ASSETD_THUMBNAIL_WORKERS", default_value_t = 1)]
+    pub thumbnail_workers: usize,
+
+    /// HLS jobs running at once (each may transcode).
+    #[arg(long, env = "ASSETD_HLS_WORKERS", default_value_t = 1)]
+    pub hls_workers: usize,
+
+    /// Attempts of a job before it is marked failed (transient failures only are retried).
+    #[arg(long, env = "ASSETD_JOB_MAX_ATTEMPTS", default_value_t = 3)]
+    pub job_max_attempts: u32,
+
+    /// A job's lease, in seconds: a job whose worker died is taken up again after it.
+    #[arg(long, env = "ASSETD_JOB_LEASE_SECS", default_value_t = 30)]
+    pub job_lease_secs: u64,
+
+    /// First retry delay of a failed job, in milliseconds (doubling, with jitter, up to 10 min).
+    #[arg(long, env = "ASSETD_JOB_RETRY_MS", default_value_t = 5000)]
+    pub job_retry_ms: u64,
 
     /// Time limit for a URL download, in seconds.
     #[arg(long, env = "ASSETD_URL_TIMEOUT_SECS", default_value_t = 3600)]
@@ -108,6 +152,25 @@ impl ServeConfig {
 
     pub fn media_timeout(&self) -> Duration {
         Duration::from_secs(self.media_timeout_secs)
+    }
+
+    pub fn hls_timeout(&self) -> Duration {
+        Duration::from_secs(self.hls_timeout_secs)
+    }
+
+    pub fn media_url_ttl(&self) -> Duration {
+        Duration::from_secs(self.media_url_ttl_secs)
+    }
+
+    pub fn job_lease(&self) -> Duration {
+        Duration::from_secs(self.job_lease_secs.max(1))
+    }
+
+    pub fn retry_policy(&self) -> assetd_queue::RetryPolicy {
+        assetd_queue::RetryPolicy {
+            min_delay: Duration::from_millis(self.job_retry_ms),
+            max_delay: Duration::from_secs(600),
+        }
     }
 
     pub fn url_timeout(&self) -> Duration {
@@ -157,4 +220,8 @@ pub struct MediaChildArgs {
 pub enum MediaTask {
     /// Probe a file and print `{"ok": Probe}` or `{"err": MediaError}`.
     Probe { path: PathBuf },
+    /// Write a JPEG thumbnail of INPUT to OUTPUT.
+    Thumbnail { input: PathBuf, output: PathBuf },
+    /// Write an HLS stream of INPUT into the existing directory OUT_DIR.
+    Hls { input: PathBuf, out_dir: PathBuf },
 }

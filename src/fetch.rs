@@ -132,32 +132,111 @@ impl UrlFetcher {
 
     /// Downloads `url` into `writer`, following redirects, and returns the upload
     /// and the final URL.
-    pub async fn fetch(&self, url: Url, writer: UploadWriter) -> Result<(Upload, Url), FetchError> {
-        match tokio::time::timeout(self.timeout, self.fetch_inner(url, writer)).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Remote(format!(
-                "the download did not finish within {} s",
-                self.timeout.as_secs()
-            ))),
+    pub async fn fetch(
+        &self,
+        url: Url,
+        mut writer: UploadWriter,
+    ) -> Result<(Upload, Url), FetchError> {
+        let mut download = self.open(url, 0).await?;
+        if let Some(length) = download.content_length() {
+            writer.ensure_fits(length)?;
+        }
+        while let Some(chunk) = download.chunk().await? {
+            writer.write(chunk).await?;
+        }
+        Ok((writer.finish().await?, download.final_url))
+    }
+
+    /// Downloads `url` into the file at `path`, appending to what an earlier
+    /// attempt left there when the origin honours a range request (else starting
+    /// over), with the size limit checked as bytes arrive. Returns the file's size.
+    pub async fn download_to(
+        &self,
+        url: Url,
+        path: &std::path::Path,
+        limit: u64,
+    ) -> Result<u64, FetchError> {
+        use tokio::io::AsyncWriteExt;
+        let have = tokio::fs::metadata(path).await.map_or(0, |m| m.len());
+        let mut download = self.open(url, have).await?;
+        let resume = have > 0 && download.is_partial() && download.starts_at() == Some(have);
+        let mut size = if resume { have } else { 0 };
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(resume)
+            .truncate(!resume)
+            .open(path)
+            .await?;
+        if resume {
+            tracing::info!(from = have, "resuming a download");
+        }
+        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+        if download
+            .content_length()
+            .is_some_and(|length| size + length > limit)
+        {
+            return Err(FetchError::TooLarge { limit });
+        }
+        loop {
+            let chunk = match download.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(e) => {
+                    // Keep what arrived: the next attempt resumes from it.
+                    out.flush().await?;
+                    return Err(e);
+                }
+            };
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(FetchError::TooLarge { limit });
+            }
+            out.write_all(&chunk).await?;
+        }
+        out.flush().await?;
+        out.get_ref().sync_data().await?;
+        Ok(size)
+    }
+
+    /// Requests `url` (from byte `from` when above 0), following redirects and
+    /// checking every hop, and returns the answer ready to stream. The time
+    /// limit covers this and the whole body.
+    pub async fn open(&self, url: Url, from: u64) -> Result<Download, FetchError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, self.follow(url, from)).await {
+            Ok(Ok((response, final_url))) => Ok(Download {
+                response,
+                final_url,
+                deadline,
+                timeout: self.timeout,
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(timed_out(self.timeout)),
         }
     }
 
-    async fn fetch_inner(
+    async fn follow(
         &self,
         mut url: Url,
-        mut writer: UploadWriter,
-    ) -> Result<(Upload, Url), FetchError> {
+        from: u64,
+    ) -> Result<(reqwest::Response, Url), FetchError> {
         let mut redirects = 0;
-        let mut response = loop {
+        loop {
             self.check(&url)?;
-            let response = self
-                .client
-                .get(url.clone())
-                .send()
-                .await
-                .map_err(classify)?;
-            if !response.status().is_redirection() {
-                break response;
+            let mut request = self.client.get(url.clone());
+            if from > 0 {
+                request = request.header(reqwest::header::RANGE, format!("bytes={from}-"));
+            }
+            let response = request.send().await.map_err(classify)?;
+            let status = response.status();
+            if !status.is_redirection() {
+                if !status.is_success() {
+                    return Err(FetchError::Remote(format!(
+                        "the server answered HTTP {status}"
+                    )));
+                }
+                return Ok((response, url));
             }
             redirects += 1;
             if redirects > MAX_REDIRECTS {
@@ -173,20 +252,80 @@ impl UrlFetcher {
             url = url
                 .join(location)
                 .map_err(|_| FetchError::Remote("a redirect pointed at an invalid URL".into()))?;
-        };
-        let status = response.status();
-        if !status.is_success() {
-            return Err(FetchError::Remote(format!(
-                "the server answered HTTP {status}"
-            )));
         }
-        if let Some(length) = response.content_length() {
+    }
+}
+
+fn timed_out(limit: Duration) -> FetchError {
+    FetchError::Remote(format!(
+        "the download did not finish within {} s",
+        limit.as_secs()
+    ))
+}
+
+/// An origin's answer after redirects, streaming under the fetch's time limit.
+pub struct Download {
+    response: reqwest::Response,
+    pub final_url: Url,
+    deadline: tokio::time::Instant,
+    timeout: Duration,
+}
+
+impl Download {
+    /// The length of what this answer will send (the rest, for a range).
+    pub fn content_length(&self) -> Option<u64> {
+        self.response.content_length()
+    }
+
+    /// Whether the origin answered a range request with the range (206).
+    pub fn is_partial(&self) -> bool {
+        self.response.status() == reqwest::StatusCode::PARTIAL_CONTENT
+    }
+
+    /// Streams the whole body into an upload.
+    pub async fn save(mut self, mut writer: UploadWriter) -> Result<Upload, FetchError> {
+        if let Some(length) = self.content_length() {
             writer.ensure_fits(length)?;
         }
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        while let Some(chunk) = self.chunk().await? {
             writer.write(chunk).await?;
         }
-        Ok((writer.finish().await?, url))
+        Ok(writer.finish().await?)
+    }
+
+    /// The first `n` bytes of the body (fewer when it is shorter).
+    pub async fn head(&mut self, n: usize) -> Result<Vec<u8>, FetchError> {
+        let mut head = Vec::with_capacity(n);
+        while head.len() < n {
+            match self.chunk().await? {
+                Some(chunk) => head.extend_from_slice(&chunk[..chunk.len().min(n - head.len())]),
+                None => break,
+            }
+        }
+        Ok(head)
+    }
+
+    /// Where a 206 answer's range starts (`Content-Range: bytes START-END/TOTAL`).
+    pub fn starts_at(&self) -> Option<u64> {
+        let range = self
+            .response
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)?
+            .to_str()
+            .ok()?;
+        range
+            .strip_prefix("bytes ")?
+            .split('-')
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, FetchError> {
+        match tokio::time::timeout_at(self.deadline, self.response.chunk()).await {
+            Ok(result) => result.map_err(classify),
+            Err(_) => Err(timed_out(self.timeout)),
+        }
     }
 }
 

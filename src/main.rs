@@ -32,7 +32,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => {
             telemetry::init(config.log_format);
-            let app = startup::Application::build(config).await?;
+            let app = startup::Application::build(*config).await?;
             let addr = app.local_addr()?;
             tracing::info!(%addr, "listening");
             // One line on stdout that scripts and tests wait for.

@@ -9,7 +9,7 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use assetd_media::{MediaError, Probe};
+use assetd_media::{HlsOptions, HlsOutput, MediaError, Probe, Thumbnail, ThumbnailOptions};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -37,9 +37,9 @@ pub enum ChildError {
     BadOutput,
 }
 
-/// Why a probe did not return a description of the file.
+/// Why media work gave no result.
 #[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
+pub enum MediaFailure {
     /// The media library's verdict on the file (unsupported, corrupt) or its own failure.
     #[error(transparent)]
     Media(#[from] MediaError),
@@ -47,33 +47,100 @@ pub enum ProbeError {
     Child(#[from] ChildError),
 }
 
+/// What a failure means for the work that met it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The file is not video, audio or image.
+    NotMedia,
+    /// The file's fault, or a limit on the work: trying again would not help.
+    Permanent,
+    /// Our side (a crash, an I/O error): worth another attempt.
+    Transient,
+}
+
+impl MediaFailure {
+    /// The failure's kind, and a sentence for the client.
+    pub fn classify(self) -> (FailureKind, String) {
+        use assetd_media::MediaErrorKind;
+        match self {
+            Self::Media(e) => match e.kind {
+                MediaErrorKind::Unsupported => (FailureKind::NotMedia, e.message),
+                MediaErrorKind::InvalidInput => (FailureKind::Permanent, e.message),
+                MediaErrorKind::System => (FailureKind::Transient, e.message),
+            },
+            // A time limit is a limit on the work, not a passing fault.
+            Self::Child(e @ ChildError::TimedOut(_)) => {
+                (FailureKind::Permanent, sentence(&e.to_string()))
+            }
+            Self::Child(e) => (FailureKind::Transient, sentence(&e.to_string())),
+        }
+    }
+}
+
+/// "the media process crashed (signal 11)" → "The media process crashed (signal 11)."
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let capitalised: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    format!("{capitalised}.")
+}
+
 #[derive(Debug, Clone)]
 pub struct MediaRunner {
     exe: PathBuf,
     permits: Arc<Semaphore>,
     timeout: Duration,
+    hls_timeout: Duration,
 }
 
 impl MediaRunner {
-    pub fn new(exe: PathBuf, concurrency: usize, timeout: Duration) -> Self {
+    /// `timeout` limits probes and thumbnails; `hls_timeout` the (longer) HLS packaging.
+    pub fn new(exe: PathBuf, concurrency: usize, timeout: Duration, hls_timeout: Duration) -> Self {
         Self {
             exe,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             timeout,
+            hls_timeout,
         }
     }
 
-    pub async fn probe(&self, path: &Path) -> Result<Probe, ProbeError> {
-        let reply: ChildReply<Probe> = self.run(&["probe".as_ref(), path.as_os_str()]).await?;
-        match reply {
-            ChildReply::Ok(probe) => Ok(probe),
-            ChildReply::Err(e) => Err(ProbeError::Media(e)),
+    pub async fn probe(&self, path: &Path) -> Result<Probe, MediaFailure> {
+        self.run(&["probe".as_ref(), path.as_os_str()], self.timeout)
+            .await
+    }
+
+    /// Writes a JPEG thumbnail of `input` to `output`.
+    pub async fn thumbnail(&self, input: &Path, output: &Path) -> Result<Thumbnail, MediaFailure> {
+        let args = ["thumbnail".as_ref(), input.as_os_str(), output.as_os_str()];
+        self.run(&args, self.timeout).await
+    }
+
+    /// Writes an HLS stream of `input` into the existing, empty `out_dir`.
+    pub async fn hls(&self, input: &Path, out_dir: &Path) -> Result<HlsOutput, MediaFailure> {
+        let args = ["hls".as_ref(), input.as_os_str(), out_dir.as_os_str()];
+        self.run(&args, self.hls_timeout).await
+    }
+
+    async fn run<T: DeserializeOwned>(
+        &self,
+        args: &[&std::ffi::OsStr],
+        timeout: Duration,
+    ) -> Result<T, MediaFailure> {
+        match self.spawn_child(args, timeout).await? {
+            ChildReply::Ok(value) => Ok(value),
+            ChildReply::Err(e) => Err(MediaFailure::Media(e)),
         }
     }
 
     /// Runs `assetd media-child ARGS...` and parses its reply. Dropping the future
     /// (a client that went away) kills the child.
-    async fn run<T: DeserializeOwned>(&self, args: &[&std::ffi::OsStr]) -> Result<T, ChildError> {
+    async fn spawn_child<T: DeserializeOwned>(
+        &self,
+        args: &[&std::ffi::OsStr],
+        timeout: Duration,
+    ) -> Result<ChildReply<T>, ChildError> {
         let _permit = self
             .permits
             .acquire()
@@ -90,9 +157,9 @@ impl MediaRunner {
             .kill_on_drop(true)
             .spawn()
             .map_err(ChildError::Spawn)?;
-        let output = match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+        let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
             Ok(result) => result.map_err(ChildError::Spawn)?,
-            Err(_) => return Err(ChildError::TimedOut(self.timeout)),
+            Err(_) => return Err(ChildError::TimedOut(timeout)),
         };
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -114,15 +181,27 @@ impl MediaRunner {
     }
 }
 
+fn encode<T: Serialize>(result: Result<T, MediaError>) -> serde_json::Result<String> {
+    serde_json::to_string(&match result {
+        Ok(value) => ChildReply::Ok(value),
+        Err(e) => ChildReply::Err(e),
+    })
+}
+
 /// The child's side: do one task, print the reply, exit 0. Anything that goes
 /// wrong inside the media library becomes an `err` reply, not a crash, where it can.
 pub fn child_main(task: MediaTask) -> ExitCode {
     assetd_media::init();
     let reply = match task {
-        MediaTask::Probe { path } => match assetd_media::probe(&path) {
-            Ok(probe) => serde_json::to_string(&ChildReply::Ok(probe)),
-            Err(e) => serde_json::to_string(&ChildReply::<Probe>::Err(e)),
-        },
+        MediaTask::Probe { path } => encode(assetd_media::probe(&path)),
+        MediaTask::Thumbnail { input, output } => encode(assetd_media::thumbnail(
+            &input,
+            &output,
+            &ThumbnailOptions::default(),
+        )),
+        MediaTask::Hls { input, out_dir } => {
+            encode(assetd_media::hls(&input, &out_dir, &HlsOptions::default()))
+        }
     };
     match reply {
         Ok(json) => {

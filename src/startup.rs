@@ -10,15 +10,22 @@ use url::Url;
 
 use crate::config::ServeConfig;
 use crate::fetch::UrlFetcher;
+use crate::http::rate_limit::CreateLimiter;
 use crate::http::{self, AppState};
+use crate::jobs::{self, JobContext};
 use crate::media::MediaRunner;
+use crate::signing::UrlSigner;
 use crate::storage::Storage;
 use crate::{db, keys};
+use assetd_queue::Queue;
+use tokio_util::sync::CancellationToken;
 
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     shutdown_timeout: Duration,
+    stop_jobs: CancellationToken,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -44,7 +51,12 @@ impl Application {
 
         let exe = std::env::current_exe()
             .context("locating the assetd binary for media child processes")?;
-        let media = MediaRunner::new(exe, config.media_concurrency(), config.media_timeout());
+        let media = MediaRunner::new(
+            exe,
+            config.media_concurrency(),
+            config.media_timeout(),
+            config.hls_timeout(),
+        );
         let fetcher = UrlFetcher::new(config.allow_private_urls, config.url_timeout())?;
 
         let listener = TcpListener::bind(config.bind)
@@ -55,19 +67,39 @@ impl Application {
             Some(url) => url.clone(),
             None => Url::parse(&format!("http://{local_addr}/"))?,
         };
+        let signer =
+            UrlSigner::load_or_create(config.data_path(), config.media_url_ttl(), &public_url)?;
+        let queue = Queue::new(pool.clone(), config.retry_policy());
+        let stop_jobs = CancellationToken::new();
+        let context = JobContext {
+            pool: pool.clone(),
+            storage: storage.clone(),
+            media: media.clone(),
+            queue: queue.clone(),
+            fetcher: fetcher.clone(),
+            max_upload_bytes: config.max_upload_bytes,
+            job_max_attempts: config.job_max_attempts,
+        };
+        let workers = jobs::start_workers(context, &queue, &config, &stop_jobs);
         let shutdown_timeout = config.shutdown_timeout();
+        let create_limiter =
+            CreateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst).map(Arc::new);
         let state = AppState {
             config: Arc::new(config),
             pool,
             storage,
             media,
             fetcher,
-            public_url,
+            signer,
+            queue,
+            create_limiter,
         };
         Ok(Self {
             listener,
             router: http::router(state),
             shutdown_timeout,
+            stop_jobs,
+            workers,
         })
     }
 
@@ -93,6 +125,11 @@ impl Application {
         tokio::select! {
             result = server => result.context("serving HTTP")?,
             () = deadline => tracing::warn!("requests still running after the shutdown timeout were cut off"),
+        }
+        // Running jobs are stopped and handed back to the queue for the next start.
+        self.stop_jobs.cancel();
+        for worker in self.workers {
+            let _ = worker.await;
         }
         tracing::info!("stopped");
         Ok(())

@@ -51,6 +51,50 @@ impl Storage {
         self.asset_dir(id).join("original")
     }
 
+    /// The thumbnail, once made.
+    pub fn thumbnail_path(&self, id: AssetId) -> PathBuf {
+        self.asset_dir(id).join("thumb.jpg")
+    }
+
+    /// The HLS folder (`master.m3u8`, `index.m3u8`, segments), once made.
+    pub fn hls_dir(&self, id: AssetId) -> PathBuf {
+        self.asset_dir(id).join("hls")
+    }
+
+    /// A fresh name inside the asset's folder for a file or folder in the making
+    /// (`<final name>.part-<random>`); renamed onto the final name when complete.
+    pub fn partial_path(&self, id: AssetId, final_name: &str) -> PathBuf {
+        self.asset_dir(id).join(format!(
+            "{final_name}{PARTIAL_MARK}{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+    }
+
+    /// Removes the partial copies of `final_name` that an interrupted step left.
+    pub async fn remove_partials(&self, id: AssetId, final_name: &str) -> io::Result<()> {
+        let prefix = format!("{final_name}{PARTIAL_MARK}");
+        let mut entries = match tokio::fs::read_dir(self.asset_dir(id)).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                remove_path(&entry.path()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a finished file or folder onto its final name, replacing an older one
+    /// (a step that is run again).
+    pub async fn publish(&self, partial: &Path, final_path: &Path) -> io::Result<()> {
+        if tokio::fs::metadata(final_path).await.is_ok() {
+            remove_path(final_path).await?;
+        }
+        tokio::fs::rename(partial, final_path).await
+    }
+
     /// A new temporary file that counts, hashes and caps what is written to it.
     pub async fn begin_upload(&self, limit: u64) -> io::Result<UploadWriter> {
         let temp = TempFile::new(
@@ -92,12 +136,7 @@ impl Storage {
         let mut entries = tokio::fs::read_dir(self.tmp_dir()).await?;
         while let Some(entry) = entries.next_entry().await? {
             let path = entry.path();
-            let result = if entry.file_type().await?.is_dir() {
-                tokio::fs::remove_dir_all(&path).await
-            } else {
-                tokio::fs::remove_file(&path).await
-            };
-            result?;
+            remove_path(&path).await?;
             removed.push(path);
         }
         Ok(removed)
@@ -121,6 +160,21 @@ impl Storage {
             }
         }
         Ok(found)
+    }
+}
+
+const PARTIAL_MARK: &str = ".part-";
+
+/// Removes a file or a folder with what it holds; already gone is fine.
+pub async fn remove_path(path: &Path) -> io::Result<()> {
+    let result = match tokio::fs::symlink_metadata(path).await {
+        Ok(meta) if meta.is_dir() => tokio::fs::remove_dir_all(path).await,
+        Ok(_) => tokio::fs::remove_file(path).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

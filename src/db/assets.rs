@@ -4,7 +4,7 @@ use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::{Pool, Transaction};
 use crate::domain::{
-    AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, StepStatus,
+    AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Step, StepStatus,
 };
 
 /// Everything stored about an asset, typed.
@@ -24,8 +24,11 @@ pub struct AssetRecord {
     pub error_message: Option<String>,
     /// JSON object text.
     pub user_metadata: Option<String>,
+    pub source_url: Option<String>,
     pub hls_status: Option<StepStatus>,
+    pub hls_error: Option<String>,
     pub thumbnail_status: Option<StepStatus>,
+    pub thumbnail_error: Option<String>,
     pub created_at: i64,
 }
 
@@ -44,14 +47,18 @@ struct AssetRow {
     technical_metadata: Option<String>,
     error_message: Option<String>,
     user_metadata: Option<String>,
+    source_url: Option<String>,
     hls_status: Option<String>,
+    hls_error: Option<String>,
     thumbnail_status: Option<String>,
+    thumbnail_error: Option<String>,
     created_at: i64,
 }
 
 const COLUMNS: &str =
     "id, method, status, kind, filename, file_type, size_bytes, sha256, duration_seconds, \
-     technical_metadata, error_message, user_metadata, hls_status, thumbnail_status, created_at";
+     technical_metadata, error_message, user_metadata, source_url, hls_status, hls_error, thumbnail_status, \
+     thumbnail_error, created_at";
 
 impl TryFrom<AssetRow> for AssetRecord {
     type Error = sqlx::Error;
@@ -70,7 +77,9 @@ impl TryFrom<AssetRow> for AssetRecord {
             status: AssetStatus::parse(&row.status).ok_or_else(|| bad("status", &row.status))?,
             kind: AssetKind::parse(&row.kind).map_err(|_| bad("kind", &row.kind))?,
             hls_status: step(row.hls_status.clone(), "hls_status")?,
+            hls_error: row.hls_error,
             thumbnail_status: step(row.thumbnail_status.clone(), "thumbnail_status")?,
+            thumbnail_error: row.thumbnail_error,
             filename: row.filename,
             file_type: row.file_type,
             size_bytes: u64::try_from(row.size_bytes).unwrap_or(0),
@@ -79,6 +88,7 @@ impl TryFrom<AssetRow> for AssetRecord {
             technical_metadata: row.technical_metadata,
             error_message: row.error_message,
             user_metadata: row.user_metadata,
+            source_url: row.source_url,
             created_at: row.created_at,
         })
     }
@@ -105,7 +115,7 @@ pub struct NewAsset<'a> {
     pub created_at: i64,
 }
 
-pub async fn insert(pool: &Pool, asset: &NewAsset<'_>) -> sqlx::Result<()> {
+pub async fn insert(conn: &mut super::Connection, asset: &NewAsset<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO assets (id, account_id, method, status, kind, filename, filename_folded, file_type,
              size_bytes, sha256, duration_seconds, technical_metadata, error_message, user_metadata,
@@ -131,7 +141,7 @@ pub async fn insert(pool: &Pool, asset: &NewAsset<'_>) -> sqlx::Result<()> {
     .bind(asset.thumbnail_status.map(StepStatus::as_str))
     .bind(asset.created_at)
     .bind(asset.created_at)
-    .execute(pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -149,6 +159,113 @@ pub async fn find(
     .fetch_optional(pool)
     .await?;
     row.map(AssetRecord::try_from).transpose()
+}
+
+/// An asset of any account: for the background steps and the signed media
+/// URLs, whose permission was checked when they were made.
+pub async fn find_any(pool: &Pool, id: AssetId) -> sqlx::Result<Option<AssetRecord>> {
+    let row: Option<AssetRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM assets WHERE id = ?"))
+            .bind(id.as_string())
+            .fetch_optional(pool)
+            .await?;
+    row.map(AssetRecord::try_from).transpose()
+}
+
+/// Records a step's progress. False when the asset is gone (deleted meanwhile).
+pub async fn set_step(
+    pool: &Pool,
+    id: AssetId,
+    step: Step,
+    status: StepStatus,
+    error: Option<&str>,
+) -> sqlx::Result<bool> {
+    let sql = match step {
+        Step::Hls => "UPDATE assets SET hls_status = ?, hls_error = ?, updated_at = ? WHERE id = ?",
+        Step::Thumbnail => {
+            "UPDATE assets SET thumbnail_status = ?, thumbnail_error = ?, updated_at = ? WHERE id = ?"
+        }
+    };
+    let done = sqlx::query(sql)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(super::now_millis())
+        .bind(id.as_string())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a successful probe of a `processing` asset. Returns the steps it asked
+/// for, or None when it is gone or no longer processing.
+pub async fn mark_ready(
+    conn: &mut super::Connection,
+    id: AssetId,
+    kind: AssetKind,
+    file_type: &str,
+    duration: Option<f64>,
+    technical_metadata: &str,
+) -> sqlx::Result<Option<Vec<Step>>> {
+    let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "UPDATE assets SET status = 'ready', kind = ?, file_type = ?, duration_seconds = ?,
+                technical_metadata = ?, updated_at = ?
+          WHERE id = ? AND status = 'processing'
+         RETURNING thumbnail_status, hls_status",
+    )
+    .bind(kind.as_str())
+    .bind(file_type)
+    .bind(duration)
+    .bind(technical_metadata)
+    .bind(super::now_millis())
+    .bind(id.as_string())
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(thumbnail, hls)| {
+        [(thumbnail, Step::Thumbnail), (hls, Step::Hls)]
+            .into_iter()
+            .filter(|(status, _)| status.is_some())
+            .map(|(_, step)| step)
+            .collect()
+    }))
+}
+
+/// Records that a `processing` asset failed; its requested steps become errors.
+/// None when it is gone or no longer processing.
+pub async fn mark_failed(
+    conn: &mut super::Connection,
+    id: AssetId,
+    message: &str,
+) -> sqlx::Result<Option<()>> {
+    let done = sqlx::query(
+        "UPDATE assets SET status = 'failed', error_message = ?, updated_at = ?,
+                hls_status = CASE WHEN hls_status IS NULL THEN NULL ELSE 'error' END,
+                thumbnail_status = CASE WHEN thumbnail_status IS NULL THEN NULL ELSE 'error' END
+          WHERE id = ? AND status = 'processing'",
+    )
+    .bind(message)
+    .bind(super::now_millis())
+    .bind(id.as_string())
+    .execute(conn)
+    .await?;
+    Ok((done.rows_affected() == 1).then_some(()))
+}
+
+/// Records the downloaded file of a URL asset.
+pub async fn set_file(
+    pool: &Pool,
+    id: AssetId,
+    size_bytes: u64,
+    sha256: &str,
+) -> sqlx::Result<bool> {
+    let done =
+        sqlx::query("UPDATE assets SET size_bytes = ?, sha256 = ?, updated_at = ? WHERE id = ?")
+            .bind(i64::try_from(size_bytes).unwrap_or(i64::MAX))
+            .bind(sha256)
+            .bind(super::now_millis())
+            .bind(id.as_string())
+            .execute(pool)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Filters of the asset list.

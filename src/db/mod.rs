@@ -14,6 +14,9 @@ pub type Pool = sqlx::SqlitePool;
 pub type Transaction<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 /// Opens (creating if needed) the SQLite database and applies migrations.
+/// A connection of the pool's kind, for queries that take part in a caller's transaction.
+pub type Connection = sqlx::SqliteConnection;
+
 pub async fn connect(database_file: &Path) -> anyhow::Result<Pool> {
     let options = SqliteConnectOptions::from_str("sqlite://")?
         .filename(database_file)
@@ -28,10 +31,17 @@ pub async fn connect(database_file: &Path) -> anyhow::Result<Pool> {
         .connect_with(options)
         .await
         .with_context(|| format!("opening database {}", database_file.display()))?;
-    sqlx::migrate!("./migrations")
+    // The app's and the queue's migrations share one history table; each set
+    // ignores the other's versions.
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
         .run(&pool)
         .await
         .context("applying database migrations")?;
+    assetd_queue::migrate(&pool)
+        .await
+        .context("applying the job queue's migrations")?;
     Ok(pool)
 }
 

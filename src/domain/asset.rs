@@ -94,6 +94,13 @@ impl AssetStatus {
     }
 }
 
+/// A derived output made after an asset is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Hls,
+    Thumbnail,
+}
+
 /// The state of a derived output (HLS, thumbnail) that the client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -7,7 +7,7 @@ mod ids;
 mod page;
 mod user_metadata;
 
-pub use asset::{AssetKind, AssetMethod, AssetStatus, StepStatus};
+pub use asset::{AssetKind, AssetMethod, AssetStatus, Step, StepStatus};
 pub use filename::Filename;
 pub use ids::{AccountId, AssetId, KeyId};
 pub use page::{Page, PageLimit};

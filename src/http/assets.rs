@@ -18,17 +18,22 @@ use crate::domain::{
     AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Page, PageLimit, StepStatus,
     UserMetadata,
 };
-use crate::fetch::FetchError;
-use crate::storage::{Upload, UploadError};
+use crate::fetch::{Download, FetchError};
+use crate::signing::{now_secs, UrlSigner};
+use crate::storage::{Upload, UploadError, HEAD_LEN};
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/assets",
             get(list)
                 .post(create)
                 // The upload limit is enforced while the file streams in, not on the whole body.
-                .layer(DefaultBodyLimit::disable()),
+                .layer(DefaultBodyLimit::disable())
+                .layer(axum::middleware::from_fn_with_state(
+                    state,
+                    super::rate_limit::limit_creates,
+                )),
         )
         .route("/assets/{asset_id}", get(retrieve).delete(remove))
 }
@@ -65,6 +70,8 @@ struct HlsView {
     status: StepStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     manifest_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorView>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +79,8 @@ struct ThumbnailView {
     status: StepStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     representative_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorView>,
 }
 
 #[derive(Serialize)]
@@ -79,27 +88,42 @@ struct ErrorView {
     message: String,
 }
 
-impl From<AssetRecord> for AssetView {
-    fn from(a: AssetRecord) -> Self {
+impl AssetView {
+    /// The wire form of an asset. Media URLs are signed afresh on every read,
+    /// which is what renews their expiry.
+    fn new(a: AssetRecord, signer: &UrlSigner) -> Self {
         let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+        let now = now_secs();
+        let url_if_ready = |status: StepStatus, file: &str| {
+            (status == StepStatus::Ready).then(|| signer.url(a.id, file, now))
+        };
+        let step_error = |status: StepStatus, message: Option<String>| {
+            (status == StepStatus::Error).then(|| ErrorView {
+                // Only a failed asset has a step in error without a message of its own.
+                message: message
+                    .unwrap_or_else(|| "Not made: the file itself could not be processed.".into()),
+            })
+        };
         Self {
             id: a.id.as_string(),
             method: a.method,
             status: a.status,
+            hls: a.hls_status.map(|status| HlsView {
+                status,
+                manifest_url: url_if_ready(status, "hls/master.m3u8"),
+                error: step_error(status, a.hls_error.clone()),
+            }),
+            thumbnail: a.thumbnail_status.map(|status| ThumbnailView {
+                status,
+                representative_url: url_if_ready(status, "thumb.jpg"),
+                error: step_error(status, a.thumbnail_error.clone()),
+            }),
             filename: a.filename,
             file_type: a.file_type,
             // The platform leaves size and duration out until the asset is processed.
             size: (a.status != AssetStatus::Processing).then_some(a.size_bytes),
             duration: a.duration_seconds,
             created_at: format_timestamp(a.created_at),
-            hls: a.hls_status.map(|status| HlsView {
-                status,
-                manifest_url: None,
-            }),
-            thumbnail: a.thumbnail_status.map(|status| ThumbnailView {
-                status,
-                representative_url: None,
-            }),
             technical_metadata: json(a.technical_metadata),
             error: (a.status == AssetStatus::Failed).then(|| ErrorView {
                 message: a
@@ -188,13 +212,13 @@ async fn create(
     let enable_hls = parse_bool("enable_hls", form.enable_hls.as_deref())?;
     let enable_thumbnail = parse_bool("enable_thumbnail", form.enable_thumbnail.as_deref())?;
 
-    let (upload, filename, source_url) = match method {
+    let (source, filename, source_url) = match method {
         AssetMethod::Direct => {
             let file = form.file.ok_or(ApiError::ParameterNotProvided("file"))?;
             let filename = explicit_filename
                 .or_else(|| file.name_hint.as_deref().and_then(Filename::from_hint))
                 .unwrap_or_else(|| Filename::parse("untitled").expect("a valid name"));
-            (file.upload, filename, None)
+            (Source::Upload(file.upload), filename, None)
         }
         AssetMethod::Url => {
             let raw_url = form
@@ -203,20 +227,17 @@ async fn create(
                 .ok_or(ApiError::ParameterNotProvided("url"))?;
             drop(form.file);
             let url = state.fetcher.parse(&raw_url).map_err(fetch_error)?;
-            let writer = state
-                .storage
-                .begin_upload(state.config.max_upload_bytes)
-                .await?;
-            let (upload, final_url) = state
+            let download = state
                 .fetcher
-                .fetch(url.clone(), writer)
+                .open(url.clone(), 0)
                 .await
                 .map_err(fetch_error)?;
             let filename = explicit_filename
-                .or_else(|| name_from_url(&final_url))
+                .or_else(|| name_from_url(&download.final_url))
                 .or_else(|| name_from_url(&url))
                 .unwrap_or_else(|| Filename::parse("download").expect("a valid name"));
-            (upload, filename, Some(url.to_string()))
+            let source = fetch_or_defer(&state, download).await?;
+            (source, filename, Some(url.to_string()))
         }
     };
 
@@ -229,14 +250,46 @@ async fn create(
         enable_hls,
         enable_thumbnail,
     };
-    let record = assets::ingest(services(&state), request, upload)
-        .await
-        .map_err(|e| match e {
-            IngestError::Empty => ApiError::invalid("file", "the file is empty"),
-            IngestError::Unsupported(message) => ApiError::FileTypeUnsupported(message),
-            IngestError::Internal(e) => ApiError::Internal(e),
-        })?;
-    Ok((StatusCode::CREATED, Json(AssetView::from(record))))
+    let ingested = match source {
+        Source::Upload(upload) => assets::ingest(services(&state), request, upload).await,
+        Source::Deferred(head) => assets::ingest_remote(services(&state), request, &head).await,
+    };
+    let record = ingested.map_err(|e| match e {
+        IngestError::Empty => ApiError::invalid("file", "the file is empty"),
+        IngestError::Unsupported(message) => ApiError::FileTypeUnsupported(message),
+        IngestError::Internal(e) => ApiError::Internal(e),
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AssetView::new(record, &state.signer)),
+    ))
+}
+
+/// Where a new asset's bytes are.
+enum Source {
+    /// Received (or fetched) within the request.
+    Upload(Upload),
+    /// A URL's file to download in the background; its first bytes, for sniffing.
+    Deferred(Vec<u8>),
+}
+
+/// A URL's file is fetched within the request when the origin says how large it
+/// is and that is within the sync threshold; otherwise only its first bytes are
+/// read here (to refuse what is not media at once) and a job downloads it.
+async fn fetch_or_defer(state: &AppState, mut download: Download) -> Result<Source, ApiError> {
+    let limit = state.config.max_upload_bytes;
+    match download.content_length() {
+        Some(length) if length > limit => Err(ApiError::FileTooLarge { limit }),
+        Some(length) if length <= state.config.sync_max_bytes => {
+            let writer = state.storage.begin_upload(limit).await?;
+            Ok(Source::Upload(
+                download.save(writer).await.map_err(fetch_error)?,
+            ))
+        }
+        _ => Ok(Source::Deferred(
+            download.head(HEAD_LEN).await.map_err(fetch_error)?,
+        )),
+    }
 }
 
 fn services(state: &AppState) -> Services<'_> {
@@ -244,7 +297,9 @@ fn services(state: &AppState) -> Services<'_> {
         pool: &state.pool,
         storage: &state.storage,
         media: &state.media,
+        queue: &state.queue,
         sync_max_bytes: state.config.sync_max_bytes,
+        job_max_attempts: state.config.job_max_attempts,
     }
 }
 
@@ -485,7 +540,10 @@ async fn list(
     )
     .await?;
     Ok(Json(ListView {
-        data: records.into_iter().map(AssetView::from).collect(),
+        data: records
+            .into_iter()
+            .map(|r| AssetView::new(r, &state.signer))
+            .collect(),
         page_info: PageInfo {
             page: page.get(),
             limit_per_page: limit.get(),
@@ -518,7 +576,7 @@ async fn retrieve(
     let record = crate::db::assets::find(&state.pool, account, id)
         .await?
         .ok_or_else(|| not_found(&raw_id))?;
-    Ok(Json(record.into()))
+    Ok(Json(AssetView::new(record, &state.signer)))
 }
 
 #[derive(Deserialize)]
@@ -535,7 +593,16 @@ async fn remove(
     let Query(query) = query?;
     let force = parse_bool("force", query.force.as_deref())?;
     let id = asset_id(&raw_id)?;
-    if assets::delete(&state.pool, &state.storage, account, id, force).await? {
+    if assets::delete(
+        &state.pool,
+        &state.storage,
+        &state.queue,
+        account,
+        id,
+        force,
+    )
+    .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&raw_id))

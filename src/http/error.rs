@@ -30,6 +30,10 @@ pub enum ApiError {
     NotFound { resource: &'static str, id: String },
     #[error("The file is larger than the limit of {limit} bytes.")]
     FileTooLarge { limit: u64 },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Too many uploads for this account: try again in {retry_after_secs} s.")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("There is no endpoint at {0}.")]
     RouteNotFound(String),
     #[error("This endpoint does not accept the {0} method.")]
@@ -55,6 +59,8 @@ impl ApiError {
             Self::FileTypeUnsupported(_) => (StatusCode::BAD_REQUEST, "file_type_unsupported"),
             Self::UrlNotAllowed(_) => (StatusCode::BAD_REQUEST, "url_not_allowed"),
             Self::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, "api_key_invalid"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "access_denied"),
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::NotFound { .. } | Self::RouteNotFound(_) => {
                 (StatusCode::NOT_FOUND, "resource_not_exist")
             }

@@ -4,6 +4,8 @@ mod assets;
 mod auth;
 pub mod error;
 mod health;
+mod media;
+pub mod rate_limit;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +17,12 @@ use axum::{middleware, Router};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
-use url::Url;
 
 use crate::config::ServeConfig;
 use crate::db::Pool;
 use crate::fetch::UrlFetcher;
 use crate::media::MediaRunner;
+use crate::signing::UrlSigner;
 use crate::storage::Storage;
 use error::ApiError;
 
@@ -31,14 +33,17 @@ pub struct AppState {
     pub storage: Storage,
     pub media: MediaRunner,
     pub fetcher: UrlFetcher,
-    /// Base of the absolute URLs handed out.
-    pub public_url: Url,
+    pub signer: UrlSigner,
+    pub queue: assetd_queue::Queue,
+    /// None when uploads are not rate-limited.
+    pub create_limiter: Option<Arc<rate_limit::CreateLimiter>>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/v1.3", assets::router())
+        .nest("/v1.3", assets::router(state.clone()))
         .merge(health::router())
+        .merge(media::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(

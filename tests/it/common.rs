@@ -211,6 +211,29 @@ impl TestApp {
     }
 }
 
+/// Polls an asset until it and its requested steps are finished.
+pub async fn wait_until_settled(app: &TestApp, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, body) = app.get(&format!("/assets/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        let busy = |step: &str| {
+            matches!(
+                body[step]["status"].as_str(),
+                Some("pending" | "processing")
+            )
+        };
+        if body["status"] != "processing" && !busy("hls") && !busy("thumbnail") {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never settled: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub fn signal(pid: u32, name: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{name}"))

@@ -1,11 +1,14 @@
 //! Black-box tests: the real server binary, a real SQLite file, real ffmpeg, over HTTP.
 
 mod common;
+mod jobs;
 
 mod assets_create;
 mod assets_errors;
 mod assets_list_delete;
+mod media_steps;
 mod openapi;
 mod origin;
+mod rate_limit;
 mod server;
 mod url_ingest;

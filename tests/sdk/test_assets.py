@@ -77,11 +77,9 @@ def test_async_processing_above_sync_limit(start_server, media):
     assert created.status == "processing", created
     assert getattr(created, "size", None) is None, "size is absent while processing"
     assert getattr(created, "duration", None) is None, "duration is absent while processing"
-    # Stored and listed at once; the background job that makes it ready comes with
-    # the job-queue issue, which should extend this test to poll until ready.
-    listed = [a.id for a in client.assets.list(filename=path.name)]
-    assert listed == [created.id]
-    assert client.assets.retrieve(created.id).status == "processing"
+    # Listed at once, then a background job probes it.
+    assert created.id in [a.id for a in client.assets.list(filename=path.name)]
+    check_ready(wait_done(client, created.id), path)
 
 
 def test_explicit_filename_wins(client, media):

@@ -1,0 +1,227 @@
+//! Signed, expiring media URLs. Players cannot send `x-api-key`, so the URL
+//! itself carries the permission: `media/<asset>/<expires>/<signature>/<file>`.
+//! The signature covers the asset and the expiry, not the file, so that the
+//! relative segment URIs inside a playlist work under the same prefix.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use url::Url;
+
+use crate::domain::AssetId;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Hex digits of the signature in a URL (128 bits).
+const SIGNATURE_HEX: usize = 32;
+/// Expiries are rounded up to this, so that a URL stays the same (and cacheable)
+/// across the reads of one hour.
+const EXPIRY_STEP_SECS: i64 = 3600;
+
+#[derive(Clone)]
+pub struct UrlSigner {
+    key: [u8; 32],
+    ttl: Duration,
+    base: Url,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("This media URL has expired; retrieve the asset again for a fresh one.")]
+    Expired,
+    #[error("This media URL is not valid.")]
+    BadSignature,
+}
+
+impl UrlSigner {
+    /// Uses the secret in `DATA/secret`, creating it (mode 0600) on first start.
+    pub fn load_or_create(
+        data_dir: &Path,
+        ttl: Duration,
+        public_url: &Url,
+    ) -> anyhow::Result<Self> {
+        let path = data_dir.join("secret");
+        let key = match std::fs::read_to_string(&path) {
+            Ok(text) => parse_key(&text)
+                .with_context(|| format!("{} is not a 64-digit hex secret", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(&path)?,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Ok(Self::new(key, ttl, public_url))
+    }
+
+    pub fn new(key: [u8; 32], ttl: Duration, public_url: &Url) -> Self {
+        let mut base = public_url.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Self { key, ttl, base }
+    }
+
+    fn signature(&self, asset: AssetId, expires: i64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(format!("{asset}:{expires}").as_bytes());
+        mac
+    }
+
+    /// An absolute URL for `file` (e.g. `thumb.jpg`, `hls/master.m3u8`) of an asset.
+    pub fn url(&self, asset: AssetId, file: &str, now_secs: i64) -> String {
+        let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 4);
+        // A short TTL (tests, strict operators) is not stretched by the rounding.
+        let step = EXPIRY_STEP_SECS.min(ttl).max(1);
+        let expires = (now_secs + ttl + step - 1) / step * step;
+        let signature = hex::encode(self.signature(asset, expires).finalize().into_bytes());
+        let path = format!(
+            "media/{asset}/{expires}/{}/{file}",
+            &signature[..SIGNATURE_HEX]
+        );
+        self.base.join(&path).map(String::from).unwrap_or(path)
+    }
+
+    pub fn verify(
+        &self,
+        asset: AssetId,
+        expires: i64,
+        signature: &str,
+        now_secs: i64,
+    ) -> Result<(), Denied> {
+        let given = hex::decode(signature).map_err(|_| Denied::BadSignature)?;
+        if given.len() * 2 != SIGNATURE_HEX {
+            return Err(Denied::BadSignature);
+        }
+        self.signature(asset, expires)
+            .verify_truncated_left(&given)
+            .map_err(|_| Denied::BadSignature)?;
+        if expires < now_secs {
+            return Err(Denied::Expired);
+        }
+        Ok(())
+    }
+}
+
+fn parse_key(text: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim())?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("wrong length"))
+}
+
+fn create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(mut file) => {
+            file.write_all(hex::encode(key).as_bytes())?;
+            file.sync_all()?;
+            Ok(key)
+        }
+        // Another process (a second server on the same data dir) made it first.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            parse_key(&std::fs::read_to_string(path)?)
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+pub fn now_secs() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> UrlSigner {
+        UrlSigner::new(
+            [7; 32],
+            Duration::from_secs(86_400),
+            &Url::parse("http://media.example:8080/base").unwrap(),
+        )
+    }
+
+    fn parts(url: &str) -> (i64, String) {
+        let rest = url.split("/media/").nth(1).unwrap();
+        let fields: Vec<&str> = rest.split('/').collect();
+        (fields[1].parse().unwrap(), fields[2].to_string())
+    }
+
+    #[test]
+    fn signed_urls_verify_and_expire() {
+        let s = signer();
+        let id = AssetId::new();
+        let now = 1_800_000_000;
+        let url = s.url(id, "hls/master.m3u8", now);
+        assert!(
+            url.starts_with("http://media.example:8080/base/media/"),
+            "{url}"
+        );
+        assert!(url.ends_with("/hls/master.m3u8"));
+        let (expires, sig) = parts(&url);
+        assert!(expires >= now + 86_400 && expires < now + 86_400 + 3600);
+        assert_eq!(s.verify(id, expires, &sig, now), Ok(()));
+        assert_eq!(
+            s.verify(id, expires, &sig, expires + 1),
+            Err(Denied::Expired)
+        );
+        // Tampering with any part breaks it.
+        assert_eq!(
+            s.verify(id, expires + 3600, &sig, now),
+            Err(Denied::BadSignature)
+        );
+        assert_eq!(
+            s.verify(AssetId::new(), expires, &sig, now),
+            Err(Denied::BadSignature)
+        );
+        let mut flipped = sig.clone();
+        flipped.replace_range(0..1, if &sig[0..1] == "0" { "1" } else { "0" });
+        assert_eq!(
+            s.verify(id, expires, &flipped, now),
+            Err(Denied::BadSignature)
+        );
+        assert_eq!(s.verify(id, expires, "zz", now), Err(Denied::BadSignature));
+        // Another server secret does not accept it.
+        let other = UrlSigner::new(
+            [8; 32],
+            Duration::from_secs(60),
+            &Url::parse("http://x/").unwrap(),
+        );
+        assert_eq!(
+            other.verify(id, expires, &sig, now),
+            Err(Denied::BadSignature)
+        );
+    }
+
+    #[test]
+    fn urls_are_stable_within_an_hour() {
+        let s = signer();
+        let id = AssetId::new();
+        let t = 1_800_000_000 + 10; // 1_800_000_000 is a whole hour
+        assert_eq!(s.url(id, "thumb.jpg", t), s.url(id, "thumb.jpg", t + 60));
+    }
+
+    #[test]
+    fn the_secret_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = Url::parse("http://x/").unwrap();
+        let a = UrlSigner::load_or_create(dir.path(), Duration::from_secs(60), &base).unwrap();
+        let b = UrlSigner::load_or_create(dir.path(), Duration::from_secs(60), &base).unwrap();
+        assert_eq!(a.key, b.key);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
