@@ -1,71 +1,35 @@
 //! The crate's API against real files made by the ffmpeg command line at test time.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use assetd_media::{probe, sniff, MediaErrorKind, MediaKind, Probe, SNIFF_LEN};
+use common::{failed, ffmpeg, huge_png, make, succeeded, write, H264};
 use tempfile::TempDir;
-
-/// Runs the ffmpeg CLI in `dir` with whitespace-separated `args`, returning its stdout.
-fn ffmpeg(dir: &Path, args: &str) -> Vec<u8> {
-    let out = Command::new("ffmpeg")
-        .args("-hide_banner -loglevel error -nostdin -y".split_whitespace())
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .expect("the ffmpeg command line is installed");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ffmpeg {args} failed: {stderr}");
-    out.stdout
-}
 
 const VIDEO: &str = "-f lavfi -i testsrc=duration=2:size=320x240:rate=25";
 const TONE: &str = "-f lavfi -i sine=frequency=440:duration=2";
-const H264_AAC: &str = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest";
 const VP9: &str = "-c:v libvpx-vp9 -pix_fmt yuv420p -deadline realtime -cpu-used 8 -b:v 200k";
-
-/// Makes `name` in `dir` with ffmpeg `args` (inputs and options).
-fn make(dir: &Path, name: &str, args: &str) -> PathBuf {
-    ffmpeg(dir, &format!("{args} {name}"));
-    dir.join(name)
-}
 
 /// A 2 s 320x240 H.264/AAC MP4, as the ffmpeg defaults make it (index at the end).
 fn mp4(dir: &Path, name: &str, extra: &str) -> PathBuf {
-    make(dir, name, &format!("{VIDEO} {TONE} {H264_AAC} {extra}"))
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, bytes).unwrap();
-    path
+    make(
+        dir,
+        name,
+        &format!("{VIDEO} {TONE} {H264} -c:a aac -shortest {extra}"),
+    )
 }
 
 /// Probes a file that must be good; also checks the JSON trip the app makes.
 fn ok(path: &Path) -> Probe {
-    let probe = probe(path).unwrap_or_else(|e| panic!("probe of {path:?} failed: {e:?}"));
-    let json = serde_json::to_string(&probe).unwrap();
-    assert_eq!(serde_json::from_str::<Probe>(&json).unwrap(), probe);
-    probe
+    succeeded("probe", path, probe(path))
 }
 
 /// Probes a file that must fail with `kind`; returns the message after checking its form.
 fn fails(path: &Path, kind: MediaErrorKind) -> String {
-    match probe(path) {
-        Ok(p) => panic!("probe of {path:?} should fail with {kind:?}, got {p:?}"),
-        Err(e) => {
-            assert_eq!(e.kind, kind, "{path:?}: {e:?}");
-            let dir = path.parent().unwrap().to_str().unwrap();
-            assert!(
-                !e.message.contains(dir),
-                "message shows a path: {}",
-                e.message
-            );
-            assert!(e.message.ends_with('.'), "not a sentence: {}", e.message);
-            e.message
-        }
-    }
+    failed("probe", path, probe(path), kind)
 }
 
 fn assert_near(actual: Option<f64>, expected: f64) {
@@ -82,17 +46,9 @@ fn head(path: &Path) -> Vec<u8> {
     bytes
 }
 
-/// Deterministic noise, so that a failure can be reproduced.
+/// [`common::noise`] from one seed for the whole file.
 fn noise(len: usize) -> Vec<u8> {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
+    common::noise(0x9E37_79B9_7F4A_7C15, len)
 }
 
 #[test]
@@ -450,43 +406,13 @@ fn gif_animation() {
     assert!(!ok(&still).image.unwrap().is_animated);
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
-}
-
 #[test]
 fn a_huge_image_is_probed_from_its_header() {
     // 20000x20000 RGB with almost no pixel data: decoding would fail, and would need 1.2 GB.
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&20000u32.to_be_bytes());
-    ihdr.extend_from_slice(&20000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    png_chunk(&mut png, b"IHDR", &ihdr);
-    png_chunk(&mut png, b"IDAT", &[0x78, 0x9C, 0x03, 0x00]);
-    png_chunk(&mut png, b"IEND", &[]);
     let dir = TempDir::new().unwrap();
-    let image = ok(&write(dir.path(), "huge.png", &png)).image.unwrap();
+    let image = ok(&write(dir.path(), "huge.png", &huge_png()))
+        .image
+        .unwrap();
     assert_eq!((image.width, image.height), (20000, 20000));
     assert!(!image.has_alpha);
 }

@@ -1,34 +1,16 @@
 //! Thumbnails of real files made by the ffmpeg command line at test time, checked by decoding
 //! the JPEG written.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use assetd_media::{thumbnail, MediaErrorKind, Thumbnail, ThumbnailOptions, ThumbnailSource};
+use common::{failed, huge_png, make, mean_abs_diff, succeeded, write, H264};
 use image::{Rgb, RgbImage, RgbaImage};
 use tempfile::TempDir;
-
-/// Runs the ffmpeg CLI in `dir` with whitespace-separated `args`.
-fn ffmpeg(dir: &Path, args: &str) {
-    let out = Command::new("ffmpeg")
-        .args("-hide_banner -loglevel error -nostdin -y".split_whitespace())
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .output()
-        .expect("the ffmpeg command line is installed");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ffmpeg {args} failed: {stderr}");
-}
-
-/// Makes `name` in `dir` with ffmpeg `args` (inputs and options).
-fn make(dir: &Path, name: &str, args: &str) -> PathBuf {
-    ffmpeg(dir, &format!("{args} {name}"));
-    dir.join(name)
-}
-
-const H264: &str = "-c:v libx264 -preset ultrafast -pix_fmt yuv420p";
 
 /// A 320x240 H.264 MP4 of the test pattern.
 fn mp4(dir: &Path, name: &str, extra: &str) -> PathBuf {
@@ -46,10 +28,7 @@ fn ok(input: &Path) -> (Thumbnail, RgbImage) {
 
 fn ok_with(input: &Path, options: &ThumbnailOptions) -> (Thumbnail, RgbImage) {
     let output = input.with_extension("thumb.jpg");
-    let thumb = thumbnail(input, &output, options)
-        .unwrap_or_else(|e| panic!("thumbnail of {input:?} failed: {e:?}"));
-    let json = serde_json::to_string(&thumb).unwrap();
-    assert_eq!(serde_json::from_str::<Thumbnail>(&json).unwrap(), thumb);
+    let thumb = succeeded("thumbnail", input, thumbnail(input, &output, options));
     let bytes = fs::read(&output).unwrap();
     assert_eq!(
         image::guess_format(&bytes).unwrap(),
@@ -66,20 +45,8 @@ fn ok_with(input: &Path, options: &ThumbnailOptions) -> (Thumbnail, RgbImage) {
 /// Makes a thumbnail that must fail with `kind`; returns the message after checking its form.
 fn fails(input: &Path, kind: MediaErrorKind) -> String {
     let output = input.with_extension("thumb.jpg");
-    match thumbnail(input, &output, &ThumbnailOptions::default()) {
-        Ok(t) => panic!("thumbnail of {input:?} should fail with {kind:?}, got {t:?}"),
-        Err(e) => {
-            assert_eq!(e.kind, kind, "{input:?}: {e:?}");
-            let dir = input.parent().unwrap().to_str().unwrap();
-            assert!(
-                !e.message.contains(dir),
-                "message shows a path: {}",
-                e.message
-            );
-            assert!(e.message.ends_with('.'), "not a sentence: {}", e.message);
-            e.message
-        }
-    }
+    let result = thumbnail(input, &output, &ThumbnailOptions::default());
+    failed("thumbnail", input, result, kind)
 }
 
 /// Mean of each channel, in levels.
@@ -102,10 +69,7 @@ fn mean_luma(picture: &RgbImage) -> f64 {
 /// Mean absolute difference over all samples of two pictures of one size.
 fn difference(a: &RgbImage, b: &RgbImage) -> f64 {
     assert_eq!(a.dimensions(), b.dimensions());
-    let total: u64 = (a.as_raw().iter().zip(b.as_raw()))
-        .map(|(x, y)| u64::from(x.abs_diff(*y)))
-        .sum();
-    total as f64 / a.as_raw().len() as f64
+    mean_abs_diff(a.as_raw(), b.as_raw())
 }
 
 fn assert_close(pixel: &Rgb<u8>, expected: [u8; 3], what: &str) {
@@ -183,21 +147,23 @@ fn all_black_video_still_gets_a_thumbnail() {
 fn rotated_video_is_upright() {
     let dir = TempDir::new().unwrap();
     mp4(dir.path(), "plain.mp4", "");
-    ffmpeg(
+    let rotated = make(
         dir.path(),
-        "-i plain.mp4 -c copy -metadata:s:v:0 rotate=90 rotated.mp4",
+        "rotated.mp4",
+        "-i plain.mp4 -c copy -metadata:s:v:0 rotate=90",
     );
-    let (thumb, picture) = ok(&dir.path().join("rotated.mp4"));
+    let (thumb, picture) = ok(&rotated);
     assert_eq!((thumb.width, thumb.height), (240, 320));
 
     // The ffmpeg command line turns it upright too; the same frame must match it, and not
     // its half-turn.
     let at = thumb.frame_seconds.unwrap();
-    ffmpeg(
+    let cli = make(
         dir.path(),
-        &format!("-ss {at:.3} -i rotated.mp4 -frames:v 1 cli.png"),
+        "cli.png",
+        &format!("-ss {at:.3} -i rotated.mp4 -frames:v 1"),
     );
-    let cli = image::open(dir.path().join("cli.png")).unwrap().into_rgb8();
+    let cli = image::open(cli).unwrap().into_rgb8();
     let same = difference(&picture, &cli);
     let turned = difference(&picture, &image::imageops::rotate180(&cli));
     assert!(same < 12.0, "differs from the CLI by {same}");
@@ -299,8 +265,7 @@ fn jpeg_exif_orientation_is_applied() {
     let mut rotated = jpeg[..2].to_vec();
     rotated.extend_from_slice(&exif_orientation(6));
     rotated.extend_from_slice(&jpeg[2..]);
-    let path = dir.path().join("rotated.jpg");
-    fs::write(&path, rotated).unwrap();
+    let path = write(dir.path(), "rotated.jpg", &rotated);
 
     let (thumb, picture) = ok(&path);
     assert_eq!((thumb.width, thumb.height), (48, 64));
@@ -399,47 +364,10 @@ fn mp3_and_wav_without_cover_get_a_waveform() {
     }
 }
 
-/// CRC-32 (ISO-HDLC) as PNG chunks carry it.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let mut body = kind.to_vec();
-    body.extend_from_slice(data);
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32(&body).to_be_bytes());
-}
-
 #[test]
 fn decompression_bomb_is_refused_before_decoding() {
     let dir = TempDir::new().unwrap();
-    // A valid header for 20000x20000 RGB and a token of data: 1.2 GB if it were decoded.
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = 20_000u32.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&20_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    png_chunk(&mut png, b"IHDR", &ihdr);
-    png_chunk(
-        &mut png,
-        b"IDAT",
-        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
-    png_chunk(&mut png, b"IEND", &[]);
-    let path = dir.path().join("bomb.png");
-    fs::write(&path, png).unwrap();
+    let path = write(dir.path(), "bomb.png", &huge_png());
 
     let started = Instant::now();
     let message = fails(&path, MediaErrorKind::InvalidInput);
@@ -456,7 +384,6 @@ fn truncated_mp4_is_invalid_input() {
     let dir = TempDir::new().unwrap();
     let path = mp4(dir.path(), "whole.mp4", "");
     let bytes = fs::read(&path).unwrap();
-    let cut = dir.path().join("cut.mp4");
-    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let cut = write(dir.path(), "cut.mp4", &bytes[..bytes.len() / 2]);
     fails(&cut, MediaErrorKind::InvalidInput);
 }

@@ -5,12 +5,12 @@
 //! overlaps of more than 0.1 s), and the sink hands out frames of exactly the encoder's
 //! frame size, so no sample counting of our own decides a timestamp.
 
-use ffmpeg::{codec, decoder, encoder, filter, format, frame, ChannelLayout, Rational};
-use ffmpeg::{Error as AvError, Packet, Rescale, Stream};
+use ffmpeg::{codec, decoder, encoder, format, frame, ChannelLayout, Packet, Rational};
+use ffmpeg::{Rescale, Stream};
 use ffmpeg_next as ffmpeg;
 
-use super::{drain_encoder, received, system, valid, Target, MICROSECONDS};
-use crate::probe::av::is_system_error;
+use super::transcode::{self, Filters, Graph};
+use super::{stream_time_base, system, Target, MICROSECONDS};
 use crate::MediaError;
 
 pub(super) struct Transcoder {
@@ -24,7 +24,7 @@ pub(super) struct Transcoder {
     /// Where the next frame starts if it comes without a timestamp.
     expected_pts: Option<i64>,
     chain: String,
-    filters: Option<Filters>,
+    filters: Filters<AudioFormat, frame::Audio>,
     output: Output,
 }
 
@@ -35,20 +35,8 @@ impl Transcoder {
         offset: i64,
         octx: &mut format::context::Output,
     ) -> Result<Self, MediaError> {
-        let time_base = stream.time_base();
-        if !valid(time_base) {
-            return Err(MediaError::invalid_input(
-                "The audio stream of the file has no valid time base; the file is probably \
-                 corrupt.",
-            ));
-        }
-        let context = codec::Context::from_parameters(stream.parameters())
-            .map_err(|e| system("The audio decoder could not be set up", &e))?;
-        let mut decoder = context.decoder();
-        decoder.set_packet_time_base(time_base);
-        let decoder = decoder
-            .audio()
-            .map_err(|e| system("The audio decoder could not be opened", &e))?;
+        let time_base = stream_time_base(stream, "The audio stream")?;
+        let decoder = transcode::open_decoder(stream, time_base, "audio", |d| d.audio())?;
 
         // Rates AAC players all take stay; anything else becomes 48 kHz.
         let rate = match decoder.rate() {
@@ -80,12 +68,7 @@ impl Transcoder {
             .open_as(codec)
             .map_err(|e| system("The AAC encoder could not be opened", &e))?;
 
-        let mut ost = octx
-            .add_stream(codec)
-            .map_err(|e| system("An output stream could not be added", &e))?;
-        ost.set_parameters(&encoder);
-        ost.set_time_base(encoder_time_base);
-        let target = Target::new(ost.index());
+        let target = Target::add(octx, codec, &encoder, encoder_time_base)?;
         let chain = format!(
             "aresample={rate}:async=1,\
              aformat=sample_fmts=fltp:sample_rates={rate}:channel_layouts={layout_name}"
@@ -99,7 +82,7 @@ impl Transcoder {
             decoded: frame::Audio::empty(),
             expected_pts: None,
             chain,
-            filters: None,
+            filters: Filters::new(frame::Audio::empty),
             output: Output {
                 frame_size: encoder.frame_size(),
                 encoder,
@@ -113,52 +96,22 @@ impl Transcoder {
         packet: &Packet,
         octx: &mut format::context::Output,
     ) -> Result<(), MediaError> {
-        // A damaged packet is skipped, as the ffmpeg CLI does.
-        if let Err(e) = self.decoder.send_packet(packet) {
-            if is_system_error(&e) {
-                return Err(system("The audio could not be decoded", &e));
-            }
-        }
+        transcode::send_packet(&mut self.decoder, Some(packet), "audio")?;
         self.receive_frames(octx)
     }
 
     pub(super) fn finish(&mut self, octx: &mut format::context::Output) -> Result<(), MediaError> {
-        if let Err(e) = self.decoder.send_eof() {
-            if is_system_error(&e) {
-                return Err(system("The audio could not be decoded", &e));
-            }
-        }
+        transcode::send_packet(&mut self.decoder, None, "audio")?;
         self.receive_frames(octx)?;
-        self.flush_filters(octx)?;
-        self.output
-            .encoder
-            .send_eof()
-            .map_err(|e| system("The AAC encoder failed", &e))?;
-        let time_base = self.output.time_base;
-        drain_encoder(
-            &mut self.output.encoder,
-            time_base,
-            &mut self.target,
-            octx,
-            |_| {},
-        )
+        let (output, target) = (&mut self.output, &mut self.target);
+        self.filters
+            .flush(|filtered, from| output.encode(filtered, from, target, octx))?;
+        output.send(None, target, octx)
     }
 
     fn receive_frames(&mut self, octx: &mut format::context::Output) -> Result<(), MediaError> {
         let mut errors = 0;
-        loop {
-            match received(self.decoder.receive_frame(&mut self.decoded)) {
-                Ok(true) => {}
-                Ok(false) => return Ok(()),
-                Err(e) if is_system_error(&e) => {
-                    return Err(system("The audio could not be decoded", &e))
-                }
-                Err(_) if errors < 100 => {
-                    errors += 1;
-                    continue;
-                }
-                Err(_) => return Ok(()),
-            }
+        while transcode::receive(&mut self.decoder, &mut self.decoded, &mut errors, "audio")? {
             if self.decoded.samples() == 0 || self.decoded.rate() == 0 {
                 continue;
             }
@@ -166,6 +119,7 @@ impl Transcoder {
             self.decoded.set_pts(Some(pts));
             self.filter(octx)?;
         }
+        Ok(())
     }
 
     fn next_pts(&mut self) -> i64 {
@@ -181,29 +135,13 @@ impl Transcoder {
 
     fn filter(&mut self, octx: &mut format::context::Output) -> Result<(), MediaError> {
         let input = AudioFormat::of(&self.decoded);
-        if self.filters.as_ref().map(|f| f.input) != Some(input) {
-            self.flush_filters(octx)?;
-            let frame_size = self.output.frame_size;
-            self.filters = Some(Filters::new(
-                input,
-                self.time_base,
-                &self.chain,
-                frame_size,
-            )?);
-        }
-        let Some(filters) = self.filters.as_mut() else {
-            return Ok(());
-        };
-        filters.add(&self.decoded)?;
-        filters.pull(&mut self.output, &mut self.target, octx)
-    }
-
-    fn flush_filters(&mut self, octx: &mut format::context::Output) -> Result<(), MediaError> {
-        if let Some(mut filters) = self.filters.take() {
-            filters.close()?;
-            filters.pull(&mut self.output, &mut self.target, octx)?;
-        }
-        Ok(())
+        let (time_base, frame_size) = (self.time_base, self.output.frame_size);
+        let build = || graph(input, time_base, &self.chain, frame_size);
+        let (output, target) = (&mut self.output, &mut self.target);
+        self.filters
+            .filter(&self.decoded, input, build, |filtered, from| {
+                output.encode(filtered, from, target, octx)
+            })
     }
 }
 
@@ -228,102 +166,32 @@ impl AudioFormat {
     }
 }
 
-struct Filters {
-    graph: filter::Graph,
+fn graph(
     input: AudioFormat,
-    /// The sink's.
     time_base: Rational,
-}
-
-impl Filters {
-    fn new(
-        input: AudioFormat,
-        time_base: Rational,
-        chain: &str,
-        frame_size: u32,
-    ) -> Result<Self, MediaError> {
-        // Without a known order, the count alone: the resampler then assumes the usual layout.
-        let channels = if input.layout != 0 {
-            format!("channel_layout=0x{:x}", input.layout)
-        } else {
-            format!("channels={}", input.channels)
-        };
-        let args = format!(
-            "time_base={}/{}:sample_rate={}:sample_fmt={}:{channels}",
-            time_base.numerator(),
-            time_base.denominator(),
-            input.rate,
-            input.sample.name(),
-        );
-        let fail = |e: AvError| system("The audio filters could not be set up", &e);
-        let mut graph = filter::Graph::new();
-        let abuffer = filter::find("abuffer").ok_or(AvError::FilterNotFound);
-        let sink = filter::find("abuffersink").ok_or(AvError::FilterNotFound);
-        graph
-            .add(&abuffer.map_err(fail)?, "in", &args)
-            .map_err(fail)?;
-        graph.add(&sink.map_err(fail)?, "out", "").map_err(fail)?;
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse(chain))
-            .map_err(fail)?;
-        graph.validate().map_err(fail)?;
-        let mut out = graph
-            .get("out")
-            .ok_or_else(|| fail(AvError::FilterNotFound))?;
-        // AAC takes frames of exactly this many samples (but the last); the sink buffers
-        // what the resampler gives until a frame is full.
-        if frame_size > 0 {
-            out.sink().set_frame_size(frame_size);
-        }
-        let time_base = out.sink().time_base();
-        Ok(Self {
-            graph,
-            input,
-            time_base,
-        })
+    chain: &str,
+    frame_size: u32,
+) -> Result<Graph, MediaError> {
+    // Without a known order, the count alone: the resampler then assumes the usual layout.
+    let channels = if input.layout != 0 {
+        format!("channel_layout=0x{:x}", input.layout)
+    } else {
+        format!("channels={}", input.channels)
+    };
+    let args = format!(
+        "time_base={}/{}:sample_rate={}:sample_fmt={}:{channels}",
+        time_base.numerator(),
+        time_base.denominator(),
+        input.rate,
+        input.sample.name(),
+    );
+    let mut graph = Graph::new("audio", ("abuffer", "abuffersink"), &args, chain)?;
+    // AAC takes frames of exactly this many samples (but the last); the sink buffers
+    // what the resampler gives until a frame is full.
+    if frame_size > 0 {
+        graph.set_frame_size(frame_size);
     }
-
-    fn add(&mut self, frame: &frame::Audio) -> Result<(), MediaError> {
-        match self.graph.get("in") {
-            Some(mut source) => source.source().add(frame),
-            None => Err(AvError::FilterNotFound),
-        }
-        .map_err(|e| system("The audio could not be filtered", &e))
-    }
-
-    /// Marks the end of the frames, so that the filters give up what they hold.
-    fn close(&mut self) -> Result<(), MediaError> {
-        match self.graph.get("in") {
-            Some(mut source) => source.source().flush(),
-            None => Err(AvError::FilterNotFound),
-        }
-        .map_err(|e| system("The audio could not be filtered", &e))
-    }
-
-    /// Encodes every frame the filters have ready.
-    fn pull(
-        &mut self,
-        output: &mut Output,
-        target: &mut Target,
-        octx: &mut format::context::Output,
-    ) -> Result<(), MediaError> {
-        loop {
-            // A fresh frame each time: the sink moves its frame in without releasing what
-            // the target held, so a reused frame would leak a picture per frame.
-            let mut filtered = frame::Audio::empty();
-            let got = match self.graph.get("out") {
-                Some(mut sink) => received(sink.sink().frame(&mut filtered)),
-                None => Err(AvError::FilterNotFound),
-            };
-            match got {
-                Ok(true) => output.encode(&mut filtered, self.time_base, target, octx)?,
-                Ok(false) => return Ok(()),
-                Err(e) => return Err(system("The audio could not be filtered", &e)),
-            }
-        }
-    }
+    Ok(graph)
 }
 
 /// The encoding end, which filtered frames go into.
@@ -344,9 +212,25 @@ impl Output {
     ) -> Result<(), MediaError> {
         let pts = filtered.pts().map(|p| p.rescale(from, self.time_base));
         filtered.set_pts(pts);
-        self.encoder
-            .send_frame(filtered)
-            .map_err(|e| system("The AAC encoder failed", &e))?;
-        drain_encoder(&mut self.encoder, self.time_base, target, octx, |_| {})
+        self.send(Some(filtered), target, octx)
+    }
+
+    /// Sends the encoder a frame, or the end with `None`, and writes what it has ready.
+    fn send(
+        &mut self,
+        frame: Option<&frame::Audio>,
+        target: &mut Target,
+        octx: &mut format::context::Output,
+    ) -> Result<(), MediaError> {
+        let frame = frame.map(|f| &**f);
+        transcode::encode(
+            &mut self.encoder,
+            frame,
+            "AAC",
+            self.time_base,
+            target,
+            octx,
+            |_| {},
+        )
     }
 }

@@ -7,6 +7,7 @@
 
 mod audio;
 mod playlist;
+mod transcode;
 mod video;
 
 use std::fs;
@@ -365,6 +366,17 @@ fn valid(time_base: Rational) -> bool {
     time_base.numerator() > 0 && time_base.denominator() > 0
 }
 
+/// The time base of `stream` (`subject` in a message), which must be valid.
+fn stream_time_base(stream: &Stream, subject: &str) -> Result<Rational, MediaError> {
+    let time_base = stream.time_base();
+    if !valid(time_base) {
+        return Err(MediaError::invalid_input(format!(
+            "{subject} of the file has no valid time base; the file is probably corrupt."
+        )));
+    }
+    Ok(time_base)
+}
+
 fn aac_codec_string(stream: &Stream) -> String {
     let profile = codec::Context::from_parameters(stream.parameters())
         .and_then(|c| c.decoder().audio())
@@ -427,13 +439,24 @@ struct Target {
 }
 
 impl Target {
-    fn new(index: usize) -> Self {
-        Self {
-            index,
+    /// Adds an output stream of `parameters` whose packets come in `time_base`.
+    fn add(
+        octx: &mut format::context::Output,
+        codec: impl codec::traits::Encoder,
+        parameters: impl Into<codec::Parameters>,
+        time_base: Rational,
+    ) -> Result<Self, MediaError> {
+        let mut ost = octx
+            .add_stream(codec)
+            .map_err(|e| system("An output stream could not be added", &e))?;
+        ost.set_parameters(parameters);
+        ost.set_time_base(time_base);
+        Ok(Self {
+            index: ost.index(),
             time_base: Rational(1, 90_000),
             written: 0,
             span: None,
-        }
+        })
     }
 
     /// Writes a packet whose timestamps are in `from`.
@@ -559,18 +582,9 @@ impl Copy {
         offset_us: i64,
         video_size: Option<(u32, u32)>,
     ) -> Result<Self, MediaError> {
-        let time_base = stream.time_base();
-        if !valid(time_base) {
-            return Err(MediaError::invalid_input(
-                "A stream of the file has no valid time base; the file is probably corrupt.",
-            ));
-        }
-        let mut ost = octx
-            .add_stream(encoder::find(codec::Id::None))
-            .map_err(|e| system("An output stream could not be added", &e))?;
-        ost.set_parameters(stream.parameters());
-        ost.set_time_base(time_base);
-        let target = Target::new(ost.index());
+        let time_base = stream_time_base(stream, "A stream")?;
+        let no_codec = encoder::find(codec::Id::None);
+        let target = Target::add(octx, no_codec, stream.parameters(), time_base)?;
         Ok(Self {
             input: stream.index(),
             time_base,
@@ -617,34 +631,4 @@ fn copy_error(error: &AvError) -> MediaError {
         "The file could not be repackaged for streaming: {}; it is probably corrupt.",
         describe_error(error)
     ))
-}
-
-/// `Ok(false)` for "send more input" and "drained".
-fn received(result: Result<(), AvError>) -> Result<bool, AvError> {
-    match result {
-        Ok(()) => Ok(true),
-        Err(AvError::Eof) => Ok(false),
-        Err(AvError::Other { errno }) if errno == ffmpeg::error::EAGAIN => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Pulls encoded packets out of an encoder into the output, through `amend`.
-fn drain_encoder(
-    encoder: &mut encoder::Encoder,
-    time_base: Rational,
-    target: &mut Target,
-    octx: &mut format::context::Output,
-    mut amend: impl FnMut(&mut Packet),
-) -> Result<(), MediaError> {
-    let mut packet = Packet::empty();
-    while received(encoder.receive_packet(&mut packet))
-        .map_err(|e| system("The encoder failed", &e))?
-    {
-        amend(&mut packet);
-        target
-            .write(&mut packet, time_base, octx)
-            .map_err(|e| system("A segment could not be written", &e))?;
-    }
-    Ok(())
 }

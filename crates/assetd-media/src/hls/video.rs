@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 use ffmpeg::codec::threading;
 use ffmpeg::color::{Primaries, Range, Space, TransferCharacteristic};
-use ffmpeg::{codec, decoder, encoder, filter, format, frame, picture, Dictionary, Rational};
-use ffmpeg::{Error as AvError, Packet, Rescale, Stream};
+use ffmpeg::{codec, decoder, encoder, format, frame, picture, Dictionary, Packet, Rational};
+use ffmpeg::{Rescale, Stream};
 use ffmpeg_next as ffmpeg;
 
-use super::{drain_encoder, received, system, valid, HlsOptions, Target};
+use super::transcode::{self, Filters, Graph};
+use super::{stream_time_base, system, valid, HlsOptions, Target};
 use super::{MICROSECONDS, SEGMENT_MARGIN};
-use crate::probe::av::is_system_error;
 use crate::{MediaError, VideoStream};
 
 /// What a transcoder is made from besides the stream itself.
@@ -36,7 +36,7 @@ pub(super) struct Transcoder {
     /// The filters between the buffer source and the sink.
     chain: String,
     /// Built for the first frame, and again if the frames change size or format.
-    filters: Option<Filters>,
+    filters: Filters<(u32, u32, format::Pixel), frame::Video>,
     output: Output,
     last_pts: Option<i64>,
 }
@@ -53,21 +53,11 @@ impl Transcoder {
             global_header,
             offset,
         } = *setup;
-        let time_base = stream.time_base();
-        if !valid(time_base) {
-            return Err(MediaError::invalid_input(
-                "The video stream of the file has no valid time base; the file is probably \
-                 corrupt.",
-            ));
-        }
-        let mut context = codec::Context::from_parameters(stream.parameters())
-            .map_err(|e| system("The video decoder could not be set up", &e))?;
-        context.set_threading(all_cores());
-        let mut decoder = context.decoder();
-        decoder.set_packet_time_base(time_base);
-        let decoder = decoder
-            .video()
-            .map_err(|e| system("The video decoder could not be opened", &e))?;
+        let time_base = stream_time_base(stream, "The video stream")?;
+        let decoder = transcode::open_decoder(stream, time_base, "video", |mut d| {
+            d.set_threading(all_cores());
+            d.video()
+        })?;
 
         let size = output_size(
             (decoder.width(), decoder.height()),
@@ -105,12 +95,7 @@ impl Transcoder {
             .open_as_with(codec, x264_options)
             .map_err(|e| system("The H.264 encoder could not be opened", &e))?;
 
-        let mut ost = octx
-            .add_stream(codec)
-            .map_err(|e| system("An output stream could not be added", &e))?;
-        ost.set_parameters(&encoder);
-        ost.set_time_base(time_base);
-        let target = Target::new(ost.index());
+        let target = Target::add(octx, codec, &encoder, time_base)?;
         let frame_step = 1.rescale(rate.invert(), time_base).max(1);
         Ok(Self {
             input: stream.index(),
@@ -120,7 +105,7 @@ impl Transcoder {
             decoder,
             decoded: frame::Video::empty(),
             chain,
-            filters: None,
+            filters: Filters::new(frame::Video::empty),
             output: Output {
                 encoder,
                 time_base,
@@ -143,52 +128,28 @@ impl Transcoder {
         packet: &Packet,
         octx: &mut format::context::Output,
     ) -> Result<(), MediaError> {
-        // A damaged packet is skipped, as the ffmpeg CLI does; a stream of which nothing
-        // decodes fails in the end for having written nothing.
-        if let Err(e) = self.decoder.send_packet(packet) {
-            if is_system_error(&e) {
-                return Err(system("The video could not be decoded", &e));
-            }
-        }
+        transcode::send_packet(&mut self.decoder, Some(packet), "video")?;
         self.receive_frames(octx)
     }
 
     pub(super) fn finish(&mut self, octx: &mut format::context::Output) -> Result<(), MediaError> {
-        if let Err(e) = self.decoder.send_eof() {
-            if is_system_error(&e) {
-                return Err(system("The video could not be decoded", &e));
-            }
-        }
+        transcode::send_packet(&mut self.decoder, None, "video")?;
         self.receive_frames(octx)?;
-        self.flush_filters(octx)?;
-        self.output
-            .encoder
-            .send_eof()
-            .map_err(|e| system("The H.264 encoder failed", &e))?;
-        self.output.drain(&mut self.target, octx)
+        let (output, target) = (&mut self.output, &mut self.target);
+        self.filters
+            .flush(|filtered, from| output.encode(filtered, from, target, octx))?;
+        output.send(None, target, octx)
     }
 
     fn receive_frames(&mut self, octx: &mut format::context::Output) -> Result<(), MediaError> {
         let mut errors = 0;
-        loop {
-            match received(self.decoder.receive_frame(&mut self.decoded)) {
-                Ok(true) => {}
-                Ok(false) => return Ok(()),
-                Err(e) if is_system_error(&e) => {
-                    return Err(system("The video could not be decoded", &e))
-                }
-                // A frame that failed; the decoder goes on with the next.
-                Err(_) if errors < 100 => {
-                    errors += 1;
-                    continue;
-                }
-                Err(_) => return Ok(()),
-            }
+        while transcode::receive(&mut self.decoder, &mut self.decoded, &mut errors, "video")? {
             if let Some(pts) = self.next_pts() {
                 self.decoded.set_pts(Some(pts));
                 self.filter(octx)?;
             }
         }
+        Ok(())
     }
 
     /// The decoded frame's timestamp, or `None` to drop a frame that does not move time
@@ -213,127 +174,43 @@ impl Transcoder {
             self.decoded.height(),
             self.decoded.format(),
         );
-        if self.filters.as_ref().map(|f| f.input) != Some(input) {
-            self.flush_filters(octx)?;
-            let aspect = self.decoded.aspect_ratio();
-            self.filters = Some(Filters::new(input, aspect, self.time_base, &self.chain)?);
-        }
-        let Some(filters) = self.filters.as_mut() else {
-            return Ok(());
-        };
-        filters.add(&self.decoded)?;
-        filters.pull(&mut self.output, &mut self.target, octx)
-    }
-
-    fn flush_filters(&mut self, octx: &mut format::context::Output) -> Result<(), MediaError> {
-        if let Some(mut filters) = self.filters.take() {
-            filters.close()?;
-            filters.pull(&mut self.output, &mut self.target, octx)?;
-        }
-        Ok(())
+        let (aspect, time_base) = (self.decoded.aspect_ratio(), self.time_base);
+        let build = || graph(input, aspect, time_base, &self.chain);
+        let (output, target) = (&mut self.output, &mut self.target);
+        self.filters
+            .filter(&self.decoded, input, build, |filtered, from| {
+                output.encode(filtered, from, target, octx)
+            })
     }
 }
 
-struct Filters {
-    graph: filter::Graph,
-    /// Width, height and pixel format of the frames the graph was made for.
+/// The graph for frames of `input`: width, height and pixel format.
+fn graph(
     input: (u32, u32, format::Pixel),
-    /// The sink's.
+    aspect: Rational,
     time_base: Rational,
-}
-
-impl Filters {
-    fn new(
-        input: (u32, u32, format::Pixel),
-        aspect: Rational,
-        time_base: Rational,
-        chain: &str,
-    ) -> Result<Self, MediaError> {
-        let (width, height, pixel) = input;
-        let pixel_name = pixel.descriptor().map(|d| d.name()).ok_or_else(|| {
-            MediaError::invalid_input(
-                "The video stream of the file decodes to no known picture format; the file is \
-                 probably corrupt.",
-            )
-        })?;
-        let aspect = if valid(aspect) {
-            aspect
-        } else {
-            Rational(1, 1)
-        };
-        let args = format!(
-            "video_size={width}x{height}:pix_fmt={pixel_name}:time_base={}/{}:pixel_aspect={}/{}",
-            time_base.numerator(),
-            time_base.denominator(),
-            aspect.numerator(),
-            aspect.denominator()
-        );
-        let fail = |e: AvError| system("The video filters could not be set up", &e);
-        let mut graph = filter::Graph::new();
-        let buffer = filter::find("buffer").ok_or(AvError::FilterNotFound);
-        let sink = filter::find("buffersink").ok_or(AvError::FilterNotFound);
-        graph
-            .add(&buffer.map_err(fail)?, "in", &args)
-            .map_err(fail)?;
-        graph.add(&sink.map_err(fail)?, "out", "").map_err(fail)?;
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse(chain))
-            .map_err(fail)?;
-        graph.validate().map_err(fail)?;
-        let time_base = graph
-            .get("out")
-            .map(|mut out| out.sink().time_base())
-            .ok_or_else(|| fail(AvError::FilterNotFound))?;
-        Ok(Self {
-            graph,
-            input,
-            time_base,
-        })
-    }
-
-    fn add(&mut self, frame: &frame::Video) -> Result<(), MediaError> {
-        let mut source = self.graph.get("in").ok_or(AvError::FilterNotFound);
-        source
-            .as_mut()
-            .map_err(|e| *e)
-            .and_then(|s| s.source().add(frame))
-            .map_err(|e| system("The video could not be filtered", &e))
-    }
-
-    /// Marks the end of the frames, so that the filters give up what they hold.
-    fn close(&mut self) -> Result<(), MediaError> {
-        let mut source = self.graph.get("in").ok_or(AvError::FilterNotFound);
-        source
-            .as_mut()
-            .map_err(|e| *e)
-            .and_then(|s| s.source().flush())
-            .map_err(|e| system("The video could not be filtered", &e))
-    }
-
-    /// Encodes every frame the filters have ready.
-    fn pull(
-        &mut self,
-        output: &mut Output,
-        target: &mut Target,
-        octx: &mut format::context::Output,
-    ) -> Result<(), MediaError> {
-        loop {
-            // A fresh frame each time: the sink moves its frame in without releasing what
-            // the target held, so a reused frame would leak a picture per frame.
-            let mut filtered = frame::Video::empty();
-            let got = match self.graph.get("out") {
-                Some(mut sink) => received(sink.sink().frame(&mut filtered)),
-                None => Err(AvError::FilterNotFound),
-            };
-            match got {
-                Ok(true) => output.encode(&mut filtered, self.time_base, target, octx)?,
-                Ok(false) => return Ok(()),
-                Err(e) => return Err(system("The video could not be filtered", &e)),
-            }
-        }
-    }
+    chain: &str,
+) -> Result<Graph, MediaError> {
+    let (width, height, pixel) = input;
+    let pixel_name = pixel.descriptor().map(|d| d.name()).ok_or_else(|| {
+        MediaError::invalid_input(
+            "The video stream of the file decodes to no known picture format; the file is \
+             probably corrupt.",
+        )
+    })?;
+    let aspect = if valid(aspect) {
+        aspect
+    } else {
+        Rational(1, 1)
+    };
+    let args = format!(
+        "video_size={width}x{height}:pix_fmt={pixel_name}:time_base={}/{}:pixel_aspect={}/{}",
+        time_base.numerator(),
+        time_base.denominator(),
+        aspect.numerator(),
+        aspect.denominator()
+    );
+    Graph::new("video", ("buffer", "buffersink"), &args, chain)
 }
 
 /// The encoding end, which filtered frames go into.
@@ -368,22 +245,30 @@ impl Output {
             picture::Type::None
         };
         filtered.set_kind(kind);
-        self.encoder
-            .send_frame(filtered)
-            .map_err(|e| system("The H.264 encoder failed", &e))?;
         self.durations.sent(pts);
-        self.drain(target, octx)
+        self.send(Some(filtered), target, octx)
     }
 
-    fn drain(
+    /// Sends the encoder a frame, or the end with `None`, and writes what it has ready.
+    fn send(
         &mut self,
+        frame: Option<&frame::Video>,
         target: &mut Target,
         octx: &mut format::context::Output,
     ) -> Result<(), MediaError> {
+        let frame = frame.map(|f| &**f);
         let durations = &mut self.durations;
-        drain_encoder(&mut self.encoder, self.time_base, target, octx, |packet| {
-            packet.set_duration(durations.take(packet.pts()));
-        })
+        transcode::encode(
+            &mut self.encoder,
+            frame,
+            "H.264",
+            self.time_base,
+            target,
+            octx,
+            |packet| {
+                packet.set_duration(durations.take(packet.pts()));
+            },
+        )
     }
 }
 

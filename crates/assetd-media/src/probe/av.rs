@@ -400,7 +400,13 @@ pub(crate) fn receive_frame(
     decoder: &mut decoder::Opened,
     frame: &mut ffmpeg::Frame,
 ) -> Result<bool, AvError> {
-    match decoder.receive_frame(frame) {
+    received(decoder.receive_frame(frame))
+}
+
+/// The answer of a libav receive call (decoder, encoder, filter sink): `Ok(false)` for "send
+/// more input" and "drained".
+pub(crate) fn received(result: Result<(), AvError>) -> Result<bool, AvError> {
+    match result {
         Ok(()) => Ok(true),
         Err(AvError::Eof) => Ok(false),
         Err(AvError::Other { errno }) if errno == ffmpeg::error::EAGAIN => Ok(false),

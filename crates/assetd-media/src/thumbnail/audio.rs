@@ -4,13 +4,13 @@ use std::io::Cursor;
 use std::path::Path;
 
 use ffmpeg::format::stream::Disposition;
-use ffmpeg::{codec, format, frame, media, Error as AvError, Packet};
+use ffmpeg::{codec, format, frame, media, Packet};
 use ffmpeg_next as ffmpeg;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, Rgb, RgbImage};
 
-use super::{check_pixels, decode_limits, finish, ThumbnailOptions};
-use crate::probe::av::{describe_error, is_system_error, open, receive_frame};
+use super::{check_pixels, decode_limits, finish, read_error, ThumbnailOptions};
+use crate::probe::av::{is_system_error, open, receive_frame};
 use crate::{MediaError, Probe};
 
 /// Packets to read looking for the cover: libav hands attached pictures out first.
@@ -35,7 +35,7 @@ pub(super) fn cover_art(
     if !probe.has_cover_art {
         return Ok(None);
     }
-    let mut input = open(path).map_err(|e| read_error(&e))?;
+    let mut input = open(path).map_err(|e| read_error("audio", &e))?;
     let cover = input.streams().find(|s| {
         s.disposition().contains(Disposition::ATTACHED_PIC)
             && s.parameters().medium() == media::Type::Video
@@ -52,7 +52,7 @@ pub(super) fn cover_art(
                 return Ok(packet.data().and_then(|bytes| decode_cover(bytes, options)));
             }
             Ok(()) => {}
-            Err(e) if is_system_error(&e) => return Err(read_error(&e)),
+            Err(e) if is_system_error(&e) => return Err(read_error("audio", &e)),
             Err(_) => break,
         }
     }
@@ -86,15 +86,19 @@ pub(super) fn waveform(
         .first()
         .ok_or_else(|| MediaError::system("The audio was probed without an audio stream."))?;
     let (width, height) = (options.max_side, (options.max_side / 4).max(1));
-    let mut input = open(path).map_err(|e| read_error(&e))?;
+    let mut input = open(path).map_err(|e| read_error("audio", &e))?;
     let parameters = input
         .stream(stream.index)
         .ok_or_else(|| {
             MediaError::invalid_input("The audio stream could not be found again in the file.")
         })?
         .parameters();
-    let context = codec::Context::from_parameters(parameters).map_err(|e| read_error(&e))?;
-    let mut decoder = context.decoder().audio().map_err(|e| read_error(&e))?;
+    let context =
+        codec::Context::from_parameters(parameters).map_err(|e| read_error("audio", &e))?;
+    let mut decoder = context
+        .decoder()
+        .audio()
+        .map_err(|e| read_error("audio", &e))?;
 
     let mut envelope = Envelope::new(width as usize);
     let mut frame = frame::Audio::empty();
@@ -105,7 +109,7 @@ pub(super) fn waveform(
             match receive_frame(&mut decoder, &mut frame) {
                 Ok(true) => envelope.add_frame(&frame),
                 Ok(false) => break,
-                Err(e) if is_system_error(&e) => return Err(read_error(&e)),
+                Err(e) if is_system_error(&e) => return Err(read_error("audio", &e)),
                 Err(_) => {
                     errors += 1;
                     break;
@@ -128,7 +132,7 @@ pub(super) fn waveform(
                     errors += 1;
                 }
             }
-            Err(e) if is_system_error(&e) => return Err(read_error(&e)),
+            Err(e) if is_system_error(&e) => return Err(read_error("audio", &e)),
             // The end, or a damaged tail: draw what was read.
             Err(_) => {
                 let _ = decoder.send_eof();
@@ -142,17 +146,6 @@ pub(super) fn waveform(
         ));
     }
     Ok(draw(&envelope.columns(width as usize), width, height))
-}
-
-fn read_error(error: &AvError) -> MediaError {
-    if is_system_error(error) {
-        MediaError::system(format!("The audio could not be read: {error}."))
-    } else {
-        MediaError::invalid_input(format!(
-            "The audio could not be read: {}; the file is probably corrupt.",
-            describe_error(error)
-        ))
-    }
 }
 
 fn draw(columns: &[Bin], width: u32, height: u32) -> RgbImage {

@@ -9,11 +9,13 @@ use std::io::{BufReader, BufWriter, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+use ffmpeg_next::Error as AvError;
 use image::codecs::jpeg::JpegEncoder;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 use serde::{Deserialize, Serialize};
 
+use crate::probe::av::{describe_error, is_system_error};
 use crate::probe::format_label;
 use crate::probe::image::image_error;
 use crate::{MediaError, MediaKind, Probe};
@@ -195,6 +197,18 @@ fn flatten(image: DynamicImage) -> RgbImage {
         };
         image::Rgb([over_white(r), over_white(g), over_white(b)])
     })
+}
+
+/// A libav failure reading the `what` ("audio", "video") of the file: ours or the file's.
+fn read_error(what: &str, error: &AvError) -> MediaError {
+    if is_system_error(error) {
+        MediaError::system(format!("The {what} could not be read: {error}."))
+    } else {
+        MediaError::invalid_input(format!(
+            "The {what} could not be read: {}; the file is probably corrupt.",
+            describe_error(error)
+        ))
+    }
 }
 
 fn write_jpeg(picture: &RgbImage, output: &Path) -> Result<(), MediaError> {

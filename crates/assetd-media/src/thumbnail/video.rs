@@ -7,8 +7,8 @@ use ffmpeg::{codec, decoder, filter, format, frame, Error as AvError, Packet, Ra
 use ffmpeg_next as ffmpeg;
 use image::{imageops, RgbImage};
 
-use super::{fit, ThumbnailOptions};
-use crate::probe::av::{describe_error, is_system_error, open, receive_frame};
+use super::{fit, read_error, ThumbnailOptions};
+use crate::probe::av::{is_system_error, open, receive_frame};
 use crate::{MediaError, Probe};
 
 /// Where to look first, as fractions of the duration: past intros and fade-ins.
@@ -53,7 +53,7 @@ pub(super) fn frame(
                 }
                 Ok(None) => {}
                 Err(Stop::Seek) => break,
-                Err(Stop::Av(e)) => return Err(read_error(&e)),
+                Err(Stop::Av(e)) => return Err(read_error("video", &e)),
             }
         }
     }
@@ -64,7 +64,10 @@ pub(super) fn frame(
         let mut next_look = f64::NEG_INFINITY;
         let mut looks = 0;
         for _ in 0..MAX_SCAN_FRAMES {
-            if !video.next(&mut frame).map_err(|e| read_error(&e))? {
+            if !video
+                .next(&mut frame)
+                .map_err(|e| read_error("video", &e))?
+            {
                 break;
             }
             let seconds = video.seconds(&frame);
@@ -86,17 +89,6 @@ pub(super) fn frame(
         _ => picture,
     };
     Ok((picture, seconds))
-}
-
-fn read_error(error: &AvError) -> MediaError {
-    if is_system_error(error) {
-        MediaError::system(format!("The video could not be read: {error}."))
-    } else {
-        MediaError::invalid_input(format!(
-            "The video could not be read: {}; the file is probably corrupt.",
-            describe_error(error)
-        ))
-    }
 }
 
 /// Renders the frames looked at and keeps the best.
@@ -210,7 +202,7 @@ struct Video {
 
 impl Video {
     fn open(path: &Path, index: usize) -> Result<Self, MediaError> {
-        let input = open(path).map_err(|e| read_error(&e))?;
+        let input = open(path).map_err(|e| read_error("video", &e))?;
         let stream = input.stream(index).ok_or_else(|| {
             MediaError::invalid_input("The video stream could not be found again in the file.")
         })?;
@@ -220,15 +212,18 @@ impl Video {
             ffmpeg::ffi::AV_NOPTS_VALUE => 0,
             start => start,
         };
-        let mut context =
-            codec::Context::from_parameters(stream.parameters()).map_err(|e| read_error(&e))?;
+        let mut context = codec::Context::from_parameters(stream.parameters())
+            .map_err(|e| read_error("video", &e))?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         context.set_threading(codec::threading::Config {
             kind: codec::threading::Type::Frame,
             count: threads.min(MAX_THREADS),
             ..Default::default()
         });
-        let decoder = context.decoder().video().map_err(|e| read_error(&e))?;
+        let decoder = context
+            .decoder()
+            .video()
+            .map_err(|e| read_error("video", &e))?;
         Ok(Self {
             input,
             index,
