@@ -191,6 +191,13 @@ fn encode<T: Serialize>(result: Result<T, MediaError>) -> serde_json::Result<Str
 /// The child's side: do one task, print the reply, exit 0. Anything that goes
 /// wrong inside the media library becomes an `err` reply, not a crash, where it can.
 pub fn child_main(task: MediaTask) -> ExitCode {
+    // Die with the server: a server killed with SIGKILL must not leave a
+    // transcode running on its own (its job is taken up again after a restart).
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    if nix::unistd::getppid().as_raw() == 1 {
+        eprintln!("the server that started this media process is gone");
+        return ExitCode::FAILURE;
+    }
     assetd_media::init();
     let reply = match task {
         MediaTask::Probe { path } => encode(assetd_media::probe(&path)),

@@ -94,6 +94,16 @@ impl TestApp {
         (status.code(), self.data_dir, self.key)
     }
 
+    /// Waits for a process that was sent SIGKILL; returns its exit code (None).
+    pub async fn stop_after_kill(mut self) -> (Option<i32>, TempDir, String) {
+        let mut child = self.child.take().expect("running");
+        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .expect("exit")
+            .expect("wait");
+        (status.code(), self.data_dir, self.key)
+    }
+
     /// Starts a server again on a data dir a stopped one left.
     pub async fn restart(data_dir: TempDir, key: String, env: &[(&str, &str)]) -> Self {
         Self::start(data_dir, key, env).await
@@ -297,134 +307,81 @@ impl Fixtures {
 pub fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-v1");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-v2");
         std::fs::create_dir_all(&dir).unwrap();
-        let av = [
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=duration=2:size=320x240:rate=25",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=2",
+        let av = "-f lavfi -i testsrc=duration=2:size=320x240:rate=25 -f lavfi -i sine=frequency=440:duration=2";
+        // (file, ffmpeg arguments before the output; `{dir}` is the fixture folder)
+        let recipes: &[(&str, String)] = &[
+            ("clip.mp4", format!("{av} -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest -f mp4")),
+            ("clip.webm", format!("{av} -c:v libvpx-vp9 -deadline realtime -c:a libopus -shortest -f webm")),
+            ("hevc.mp4", format!("{av} -c:v libx265 -x265-params log-level=none -tag:v hvc1 -c:a aac -shortest -f mp4")),
+            ("silent.mp4", "-f lavfi -i testsrc=duration=2:size=320x240:rate=25 -c:v libx264 -pix_fmt yuv420p -f mp4".into()),
+            ("tone.mp3", "-f lavfi -i sine=frequency=440:duration=2 -c:a libmp3lame -f mp3".into()),
+            ("tone.wav", "-f lavfi -i sine=frequency=440:duration=2 -c:a pcm_s16le -f wav".into()),
+            ("frame.png", "-f lavfi -i testsrc=size=64x48 -frames:v 1 -f image2 -c:v png".into()),
+            ("frame.jpg", "-f lavfi -i testsrc=size=64x48 -frames:v 1 -f image2 -c:v mjpeg".into()),
+            ("alpha.png", "-f lavfi -i color=red@0.5:size=64x48,format=rgba -frames:v 1 -f image2 -c:v png".into()),
+            ("anim.gif", "-f lavfi -i testsrc=size=64x48:rate=5:duration=1 -f gif".into()),
+            // A phone-style rotated video: the display matrix says 90 degrees.
+            ("rotated.mp4", "-i {dir}/clip.mp4 -c copy -metadata:s:v:0 rotate=90 -f mp4".into()),
+            ("cover.mp3", "-i {dir}/tone.mp3 -i {dir}/frame.png -map 0 -map 1 -c:a copy -c:v mjpeg -disposition:v attached_pic -f mp3".into()),
+            // Ten seconds of 1280x720 MPEG-4: its HLS transcode takes seconds, long
+            // enough to be caught half-way (time limits, crashes).
+            ("slow.avi", "-f lavfi -i testsrc2=duration=10:size=1280x720:rate=30 -c:v mpeg4 -q:v 5 -f avi".into()),
         ];
-        let make = |name: &str, args: &[&str]| {
+        for (name, args) in recipes {
             let out = dir.join(name);
             if out.exists() {
-                return;
+                continue;
             }
             let partial = dir.join(format!("partial-{name}"));
+            let args = args.replace("{dir}", dir.to_str().unwrap());
             let status = std::process::Command::new("ffmpeg")
                 .args(["-y", "-hide_banner", "-loglevel", "error"])
-                .args(args)
+                .args(args.split_whitespace())
                 .arg(&partial)
                 .status()
                 .expect("ffmpeg must be installed");
             assert!(status.success(), "ffmpeg failed to make {name}");
             std::fs::rename(&partial, &out).unwrap();
-        };
-        make(
-            "clip.mp4",
-            &[
-                &av[..],
-                &[
-                    "-c:v",
-                    "libx264",
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-c:a",
-                    "aac",
-                    "-shortest",
-                    "-f",
-                    "mp4",
-                ],
-            ]
-            .concat(),
-        );
-        make(
-            "clip.webm",
-            &[
-                &av[..],
-                &[
-                    "-c:v",
-                    "libvpx-vp9",
-                    "-deadline",
-                    "realtime",
-                    "-c:a",
-                    "libopus",
-                    "-shortest",
-                    "-f",
-                    "webm",
-                ],
-            ]
-            .concat(),
-        );
-        make(
-            "tone.mp3",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:duration=2",
-                "-c:a",
-                "libmp3lame",
-                "-f",
-                "mp3",
-            ],
-        );
-        make(
-            "tone.wav",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=frequency=440:duration=2",
-                "-c:a",
-                "pcm_s16le",
-                "-f",
-                "wav",
-            ],
-        );
-        make(
-            "frame.png",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=64x48",
-                "-frames:v",
-                "1",
-                "-f",
-                "image2",
-                "-c:v",
-                "png",
-            ],
-        );
-        make(
-            "frame.jpg",
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=size=64x48",
-                "-frames:v",
-                "1",
-                "-f",
-                "image2",
-                "-c:v",
-                "mjpeg",
-            ],
-        );
+        }
         let mp4 = std::fs::read(dir.join("clip.mp4")).unwrap();
         // ffmpeg writes the index (moov) last: the first half of the file has none.
         std::fs::write(dir.join("truncated.mp4"), &mp4[..mp4.len() / 2]).unwrap();
-        std::fs::write(
-            dir.join("notes.mp4"),
-            "These are my notes, not a video.\n".repeat(50),
-        )
-        .unwrap();
+        // A valid MP4 start, then noise where the media data should be.
+        let mut garbage = mp4[..1024].to_vec();
+        garbage.extend((0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        std::fs::write(dir.join("garbage.mp4"), garbage).unwrap();
+        std::fs::write(dir.join("huge.png"), png_claiming(20_000, 20_000, &std::fs::read(dir.join("frame.png")).unwrap())).unwrap();
+        std::fs::write(dir.join("notes.mp4"), "These are my notes, not a video.\n".repeat(50)).unwrap();
         std::fs::write(dir.join("empty.mp4"), b"").unwrap();
         Fixtures { dir }
     })
+}
+
+/// A copy of a PNG whose header claims another size (a decompression bomb's
+/// header: tiny on disk, enormous when decoded).
+fn png_claiming(width: u32, height: u32, png: &[u8]) -> Vec<u8> {
+    let mut out = png.to_vec();
+    // Signature (8), length (4), "IHDR" (4), then width and height; the CRC covers type and data.
+    out[16..20].copy_from_slice(&width.to_be_bytes());
+    out[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32(&out[12..29]);
+    out[29..33].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }

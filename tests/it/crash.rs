@@ -1,0 +1,151 @@
+//! Crash recovery: the server is killed with SIGKILL at the worst moments and
+//! started again on the same data dir.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+use crate::common::{direct_form, fixtures, signal, wait_until_settled, TestApp};
+
+/// Short leases, so that jobs the dead process held are taken up again quickly.
+const SHORT_LEASE: (&str, &str) = ("ASSETD_JOB_LEASE_SECS", "2");
+
+async fn kill_and_restart(app: TestApp, env: &[(&str, &str)]) -> TestApp {
+    signal(app.pid(), "KILL");
+    let (code, data_dir, key) = app.stop_after_kill().await;
+    assert_eq!(code, None, "killed by a signal");
+    TestApp::restart(data_dir, key, env).await
+}
+
+fn entries(dir: &PathBuf) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn an_upload_cut_by_a_crash_leaves_no_asset_and_no_temporary_file() {
+    let app = TestApp::spawn().await;
+    let addr = app.base.strip_prefix("http://").unwrap().to_string();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1.3/assets HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\n\
+         Content-Type: multipart/form-data; boundary=B\r\nContent-Length: 1073741824\r\n\r\n\
+         --B\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\ndirect\r\n\
+         --B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n",
+        app.key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+        .write_all(&std::fs::read(fixtures().path("clip.mp4")).unwrap())
+        .await
+        .unwrap();
+    for _ in 0..16 {
+        stream.write_all(&vec![0u8; 1 << 20]).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while app.tmp_files().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.tmp_files().len(), 1, "the upload is half-way in tmp/");
+
+    let app = kill_and_restart(app, &[]).await;
+    drop(stream);
+    assert!(app.tmp_files().is_empty(), "swept at start-up");
+    assert_eq!(app.asset_count().await, 0);
+    assert!(app.asset_folders().is_empty());
+}
+
+#[tokio::test]
+async fn queued_jobs_survive_a_crash_and_finish_by_themselves() {
+    let env = [("ASSETD_SYNC_MAX_BYTES", "1000"), SHORT_LEASE];
+    let app = TestApp::spawn_with(&env).await;
+    let mut ids = Vec::new();
+    for name in ["clip.mp4", "tone.mp3", "frame.png"] {
+        let (status, created) = app
+            .create(direct_form(&fixtures().path(name)).text("enable_thumbnail", "true"))
+            .await;
+        assert_eq!(status, 201);
+        ids.push(created["_id"].as_str().unwrap().to_string());
+    }
+    let app = kill_and_restart(app, &env).await;
+    for id in &ids {
+        let asset = wait_until_settled(&app, id).await;
+        assert_eq!(
+            asset["status"], "ready",
+            "no asset stays processing: {asset}"
+        );
+        assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
+    }
+}
+
+#[tokio::test]
+async fn hls_half_written_at_a_crash_is_never_served_and_is_made_again() {
+    let env = [SHORT_LEASE];
+    let app = TestApp::spawn_with(&env).await;
+    let (_, created) = app
+        .create(direct_form(&fixtures().path("slow.avi")).text("enable_hls", "true"))
+        .await;
+    let id = created["_id"].as_str().unwrap().to_string();
+    let folder = app.data_dir.path().join("assets").join(&id[30..]).join(&id);
+
+    // Wait until the transcode has written part of the stream.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let partial = loop {
+        let found = entries(&folder)
+            .into_iter()
+            .find(|n| n.starts_with("hls.part-"));
+        if let Some(name) = found {
+            let dir = folder.join(&name);
+            if entries(&dir).iter().any(|n| n.ends_with(".ts")) {
+                break dir;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the transcode never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    let app = kill_and_restart(app, &env).await;
+    let (_, asset) = app.get(&format!("/assets/{id}")).await;
+    assert_ne!(
+        asset["hls"]["status"], "ready",
+        "half a stream is not ready: {asset}"
+    );
+    assert!(asset["hls"].get("manifest_url").is_none());
+
+    let asset = wait_until_settled(&app, &id).await;
+    assert_eq!(asset["hls"]["status"], "ready", "{asset}");
+    assert!(!partial.exists(), "the half-written stream was removed");
+    assert_eq!(entries(&folder), ["hls", "original"]);
+    let manifest = asset["hls"]["manifest_url"].as_str().unwrap();
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            manifest,
+        ])
+        .output()
+        .unwrap();
+    let played: f64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        (played - 10.0).abs() < 0.5,
+        "the whole stream plays: {played} s"
+    );
+}
