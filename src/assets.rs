@@ -354,20 +354,41 @@ pub async fn finish_processing(
     Ok(true)
 }
 
-/// Deletes an asset: in one transaction its row goes and its jobs are cancelled,
-/// then its files go. False when the account has no such asset. `force` is for
-/// the index references of a later issue.
+/// What a delete came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Deleted {
+    Yes,
+    NotFound,
+    /// Indexed assets reference it, and the delete was not forced.
+    InUse {
+        references: u64,
+    },
+}
+
+/// The one way an asset is deleted. In one transaction: with `force`, the
+/// references to it go first; then its row, in a statement that also checks
+/// that nothing references it (so a reference made concurrently either comes
+/// first and blocks the delete, or finds the asset gone); then its jobs are
+/// cancelled. After the commit its files go.
 pub async fn delete(
     pool: &Pool,
     storage: &Storage,
     queue: &Queue,
     account: AccountId,
     id: AssetId,
-    _force: bool,
-) -> anyhow::Result<bool> {
+    force: bool,
+) -> anyhow::Result<Deleted> {
     let mut tx = pool.begin().await?;
+    if force {
+        db::indexes::delete_references(&mut tx, account, id).await?;
+    }
     if !db::assets::delete(&mut tx, account, id).await? {
-        return Ok(false);
+        tx.rollback().await?;
+        if db::assets::find(pool, account, id).await?.is_none() {
+            return Ok(Deleted::NotFound);
+        }
+        let references = db::indexes::count_references(pool, id).await?;
+        return Ok(Deleted::InUse { references });
     }
     queue.cancel_resource(&mut tx, &id.as_string()).await?;
     tx.commit().await?;
@@ -376,7 +397,7 @@ pub async fn delete(
     if let Err(e) = storage.remove_asset(id).await {
         tracing::warn!(asset = %id, error = %e, "could not remove the files of a deleted asset");
     }
-    Ok(true)
+    Ok(Deleted::Yes)
 }
 
 fn asset_kind(kind: MediaKind) -> AssetKind {

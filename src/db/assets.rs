@@ -312,7 +312,7 @@ fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, account: AccountId, filter: &L
 }
 
 /// Makes `%`, `_` and `\` match themselves in a LIKE pattern.
-fn escape_like(raw: &str) -> String {
+pub fn escape_like(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for c in raw.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -349,17 +349,22 @@ pub async fn list(
     Ok((records, u64::try_from(total).unwrap_or(0)))
 }
 
-/// Deletes the row; false when the account has no such asset.
+/// Deletes the row, in one statement that also checks that no indexed asset
+/// references it (a forced delete removes the references first). False when
+/// the account has no such asset, or when it is referenced.
 pub async fn delete(
     tx: &mut Transaction<'_>,
     account: AccountId,
     id: AssetId,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM assets WHERE account_id = ? AND id = ?")
-        .bind(account.as_string())
-        .bind(id.as_string())
-        .execute(&mut **tx)
-        .await?;
+    let done = sqlx::query(
+        "DELETE FROM assets WHERE account_id = ? AND id = ?
+           AND NOT EXISTS (SELECT 1 FROM indexed_assets WHERE asset_id = assets.id)",
+    )
+    .bind(account.as_string())
+    .bind(id.as_string())
+    .execute(&mut **tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

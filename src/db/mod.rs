@@ -1,6 +1,7 @@
 //! sqlx queries, one file per aggregate. SQL dialect details stay in here.
 
 pub mod assets;
+pub mod indexes;
 pub mod keys;
 
 use std::path::Path;

@@ -58,6 +58,14 @@ uuid_id!(
     /// An API key's id (the key itself is never stored).
     KeyId
 );
+uuid_id!(
+    /// An index: a named collection of references to assets.
+    IndexId
+);
+uuid_id!(
+    /// An indexed asset: one index's reference to one asset.
+    IndexedAssetId
+);
 
 impl AssetId {
     /// Two hex digits that spread asset folders over 256 shards. Taken from the

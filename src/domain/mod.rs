@@ -9,7 +9,7 @@ mod user_metadata;
 
 pub use asset::{AssetKind, AssetMethod, AssetStatus, Step, StepStatus};
 pub use filename::Filename;
-pub use ids::{AccountId, AssetId, KeyId};
+pub use ids::{AccountId, AssetId, IndexId, IndexedAssetId, KeyId};
 pub use page::{Page, PageLimit};
 pub use user_metadata::UserMetadata;
 

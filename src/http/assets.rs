@@ -11,12 +11,12 @@ use serde_json::Value;
 
 use super::auth::Account;
 use super::error::ApiError;
+use super::paging::{ListView, Paging};
 use super::{format_timestamp, AppState};
-use crate::assets::{self, IngestError, NewAssetRequest, Services};
+use crate::assets::{self, Deleted, IngestError, NewAssetRequest, Services};
 use crate::db::assets::{AssetRecord, ListFilter};
 use crate::domain::{
-    AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Page, PageLimit, StepStatus,
-    UserMetadata,
+    AssetId, AssetKind, AssetMethod, AssetStatus, Filename, StepStatus, UserMetadata,
 };
 use crate::fetch::{Download, FetchError};
 use crate::signing::{now_secs, UrlSigner};
@@ -133,20 +133,6 @@ impl AssetView {
             user_metadata: json(a.user_metadata),
         }
     }
-}
-
-#[derive(Serialize)]
-struct PageInfo {
-    page: u32,
-    limit_per_page: u32,
-    total_page: u64,
-    total_results: u64,
-}
-
-#[derive(Serialize)]
-struct ListView {
-    data: Vec<AssetView>,
-    page_info: PageInfo,
 }
 
 // ---------------------------------------------------------------- create
@@ -479,16 +465,9 @@ async fn list(
     State(state): State<AppState>,
     Account(account): Account,
     query: Result<axum_extra::extract::Query<ListQuery>, axum_extra::extract::QueryRejection>,
-) -> Result<Json<ListView>, ApiError> {
+) -> Result<Json<ListView<AssetView>>, ApiError> {
     let axum_extra::extract::Query(query) = query?;
-    let page = match query.page.as_deref() {
-        None => Page::default(),
-        Some(raw) => Page::parse(raw).map_err(|e| ApiError::invalid("page", e.0))?,
-    };
-    let limit = match query.page_limit.as_deref() {
-        None => PageLimit::default(),
-        Some(raw) => PageLimit::parse(raw).map_err(|e| ApiError::invalid("page_limit", e.0))?,
-    };
+    let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
     let asset_ids = split_list(&query.asset_ids)
         .map(|raw| {
             AssetId::parse(raw)
@@ -535,22 +514,15 @@ async fn list(
         &state.pool,
         account,
         &filter,
-        limit.offset(page),
-        limit.get(),
+        paging.offset(),
+        paging.limit.get(),
     )
     .await?;
-    Ok(Json(ListView {
-        data: records
-            .into_iter()
-            .map(|r| AssetView::new(r, &state.signer))
-            .collect(),
-        page_info: PageInfo {
-            page: page.get(),
-            limit_per_page: limit.get(),
-            total_page: limit.pages_for(total),
-            total_results: total,
-        },
-    }))
+    let data = records
+        .into_iter()
+        .map(|r| AssetView::new(r, &state.signer))
+        .collect();
+    Ok(Json(paging.page_of(data, total)))
 }
 
 // ---------------------------------------------------------------- retrieve, delete
@@ -561,10 +533,7 @@ fn asset_id(raw: &str) -> Result<AssetId, ApiError> {
 }
 
 fn not_found(raw: &str) -> ApiError {
-    ApiError::NotFound {
-        resource: "asset",
-        id: raw.chars().take(64).collect(),
-    }
+    ApiError::not_found("asset", raw)
 }
 
 async fn retrieve(
@@ -593,7 +562,7 @@ async fn remove(
     let Query(query) = query?;
     let force = parse_bool("force", query.force.as_deref())?;
     let id = asset_id(&raw_id)?;
-    if assets::delete(
+    match assets::delete(
         &state.pool,
         &state.storage,
         &state.queue,
@@ -603,9 +572,9 @@ async fn remove(
     )
     .await?
     {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(not_found(&raw_id))
+        Deleted::Yes => Ok(StatusCode::NO_CONTENT),
+        Deleted::NotFound => Err(not_found(&raw_id)),
+        Deleted::InUse { references } => Err(ApiError::AssetInUse { references }),
     }
 }
 

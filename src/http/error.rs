@@ -32,6 +32,8 @@ pub enum ApiError {
     FileTooLarge { limit: u64 },
     #[error("{0}")]
     Forbidden(String),
+    #[error("The asset is referenced by {references} indexed asset(s); delete them first, or delete with force=true.")]
+    AssetInUse { references: u64 },
     #[error("Too many uploads for this account: try again in {retry_after_secs} s.")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("There is no endpoint at {0}.")]
@@ -51,6 +53,14 @@ impl ApiError {
         }
     }
 
+    /// 404 for a resource id the client sent (cut short if long: it is echoed).
+    pub fn not_found(resource: &'static str, raw_id: &str) -> Self {
+        Self::NotFound {
+            resource,
+            id: raw_id.chars().take(64).collect(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::ParameterInvalid { .. } => (StatusCode::BAD_REQUEST, "parameter_invalid"),
@@ -60,6 +70,7 @@ impl ApiError {
             Self::UrlNotAllowed(_) => (StatusCode::BAD_REQUEST, "url_not_allowed"),
             Self::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, "api_key_invalid"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "access_denied"),
+            Self::AssetInUse { .. } => (StatusCode::CONFLICT, "asset_in_use"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::NotFound { .. } | Self::RouteNotFound(_) => {
                 (StatusCode::NOT_FOUND, "resource_not_exist")

@@ -62,10 +62,7 @@ async fn serve(
     Path((raw_id, expires, signature, file)): Path<(String, String, String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::NotFound {
-        resource: "media file",
-        id: file.chars().take(100).collect(),
-    };
+    let not_found = || ApiError::not_found("media file", &file);
     let id = AssetId::parse(&raw_id).map_err(|_| not_found())?;
     let expires: i64 = expires
         .parse()

@@ -4,7 +4,9 @@ mod assets;
 mod auth;
 pub mod error;
 mod health;
+mod indexes;
 mod media;
+mod paging;
 pub mod rate_limit;
 
 use std::sync::Arc;
@@ -41,7 +43,10 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .nest("/v1.3", assets::router(state.clone()))
+        .nest(
+            "/v1.3",
+            assets::router(state.clone()).merge(indexes::router()),
+        )
         .merge(health::router())
         .merge(media::router())
         .fallback(route_not_found)

@@ -86,7 +86,8 @@ pub struct JobContext {
     pub job_max_attempts: u32,
 }
 
-/// Starts the workers of every kind; they stop (handing running jobs back) when
+/// Starts the workers of every kind whose concurrency is above 0 (0 leaves
+/// that kind to other processes); they stop, handing running jobs back, when
 /// `stop` is cancelled.
 pub fn start_workers(
     context: JobContext,
@@ -95,44 +96,42 @@ pub fn start_workers(
     stop: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-    let options = |kind: JobKind, concurrency: usize| WorkerOptions {
-        kind: kind.as_str().to_string(),
-        concurrency,
-        lease: config.job_lease(),
-        poll_interval: Duration::from_secs(2),
-        owner: owner.clone(),
-    };
-    vec![
-        spawn_workers(
-            queue.clone(),
-            options(JobKind::Probe, config.probe_workers),
-            Arc::new(ingest::ProbeJob {
-                context: context.clone(),
-            }),
-            stop.clone(),
-        ),
-        spawn_workers(
-            queue.clone(),
-            options(JobKind::Fetch, config.fetch_workers),
-            Arc::new(ingest::FetchJob {
-                context: context.clone(),
-            }),
-            stop.clone(),
-        ),
-        spawn_workers(
-            queue.clone(),
-            options(JobKind::Thumbnail, config.thumbnail_workers),
-            Arc::new(media_steps::MediaStep::new(
-                context.clone(),
-                Step::Thumbnail,
-            )),
-            stop.clone(),
-        ),
-        spawn_workers(
-            queue.clone(),
-            options(JobKind::Hls, config.hls_workers),
-            Arc::new(media_steps::MediaStep::new(context, Step::Hls)),
-            stop.clone(),
-        ),
-    ]
+    let mut workers = Vec::new();
+    let mut start =
+        |kind: JobKind, concurrency: usize, spawn: &dyn Fn(WorkerOptions) -> JoinHandle<()>| {
+            if concurrency > 0 {
+                workers.push(spawn(WorkerOptions {
+                    kind: kind.as_str().to_string(),
+                    concurrency,
+                    lease: config.job_lease(),
+                    poll_interval: Duration::from_secs(2),
+                    owner: owner.clone(),
+                }));
+            }
+        };
+    let (q, s) = (queue, stop);
+    let probe = Arc::new(ingest::ProbeJob {
+        context: context.clone(),
+    });
+    start(JobKind::Probe, config.probe_workers, &|o| {
+        spawn_workers(q.clone(), o, probe.clone(), s.clone())
+    });
+    let fetch = Arc::new(ingest::FetchJob {
+        context: context.clone(),
+    });
+    start(JobKind::Fetch, config.fetch_workers, &|o| {
+        spawn_workers(q.clone(), o, fetch.clone(), s.clone())
+    });
+    let thumbnail = Arc::new(media_steps::MediaStep::new(
+        context.clone(),
+        Step::Thumbnail,
+    ));
+    start(JobKind::Thumbnail, config.thumbnail_workers, &|o| {
+        spawn_workers(q.clone(), o, thumbnail.clone(), s.clone())
+    });
+    let hls = Arc::new(media_steps::MediaStep::new(context, Step::Hls));
+    start(JobKind::Hls, config.hls_workers, &|o| {
+        spawn_workers(q.clone(), o, hls.clone(), s.clone())
+    });
+    workers
 }

@@ -8,6 +8,7 @@ mod assets_errors;
 mod assets_list_delete;
 mod burst;
 mod crash;
+mod indexes;
 mod media_matrix;
 mod media_steps;
 mod openapi;

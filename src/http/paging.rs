@@ -1,0 +1,59 @@
+//! Paged lists, shared by every list endpoint: `page` and `page_limit` in,
+//! `{"data": [...], "page_info": {...}}` out.
+
+use serde::Serialize;
+
+use super::error::ApiError;
+use crate::domain::{Page, PageLimit};
+
+/// A validated page request.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub page: Page,
+    pub limit: PageLimit,
+}
+
+impl Paging {
+    /// From the raw query values; an error names the parameter.
+    pub fn parse(page: Option<&str>, limit: Option<&str>) -> Result<Self, ApiError> {
+        Ok(Self {
+            page: page
+                .map_or(Ok(Page::default()), Page::parse)
+                .map_err(|e| ApiError::invalid("page", e.0))?,
+            limit: limit
+                .map_or(Ok(PageLimit::default()), PageLimit::parse)
+                .map_err(|e| ApiError::invalid("page_limit", e.0))?,
+        })
+    }
+
+    pub fn offset(self) -> u64 {
+        self.limit.offset(self.page)
+    }
+
+    /// One page of items and the counts around it.
+    pub fn page_of<T: Serialize>(self, data: Vec<T>, total: u64) -> ListView<T> {
+        ListView {
+            data,
+            page_info: PageInfo {
+                page: self.page.get(),
+                limit_per_page: self.limit.get(),
+                total_page: self.limit.pages_for(total),
+                total_results: total,
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct PageInfo {
+    page: u32,
+    limit_per_page: u32,
+    total_page: u64,
+    total_results: u64,
+}
+
+#[derive(Serialize)]
+pub struct ListView<T: Serialize> {
+    data: Vec<T>,
+    page_info: PageInfo,
+}
