@@ -307,7 +307,7 @@ impl Fixtures {
 pub fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-v2");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures-v3");
         std::fs::create_dir_all(&dir).unwrap();
         let av = "-f lavfi -i testsrc=duration=2:size=320x240:rate=25 -f lavfi -i sine=frequency=440:duration=2";
         // (file, ffmpeg arguments before the output; `{dir}` is the fixture folder)
@@ -315,6 +315,9 @@ pub fn fixtures() -> &'static Fixtures {
             ("clip.mp4", format!("{av} -c:v libx264 -pix_fmt yuv420p -c:a aac -shortest -f mp4")),
             ("clip.webm", format!("{av} -c:v libvpx-vp9 -deadline realtime -c:a libopus -shortest -f webm")),
             ("hevc.mp4", format!("{av} -c:v libx265 -x265-params log-level=none -tag:v hvc1 -c:a aac -shortest -f mp4")),
+            // 10-bit HEVC tagged PQ (HDR10-style): must come out tone-mapped to 8-bit SDR.
+            ("hdr.mp4", "-f lavfi -i testsrc2=duration=2:size=320x240:rate=25 -c:v libx265 -pix_fmt yuv420p10le -x265-params log-level=none:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc -tag:v hvc1 -f mp4".into()),
+            ("one-frame.mp4", "-f lavfi -i testsrc=size=320x240:rate=25 -frames:v 1 -c:v libx264 -pix_fmt yuv420p -f mp4".into()),
             ("silent.mp4", "-f lavfi -i testsrc=duration=2:size=320x240:rate=25 -c:v libx264 -pix_fmt yuv420p -f mp4".into()),
             ("tone.mp3", "-f lavfi -i sine=frequency=440:duration=2 -c:a libmp3lame -f mp3".into()),
             ("tone.wav", "-f lavfi -i sine=frequency=440:duration=2 -c:a pcm_s16le -f wav".into()),

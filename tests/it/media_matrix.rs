@@ -170,6 +170,21 @@ async fn every_kind_of_input_gets_metadata_a_thumbnail_and_a_playable_stream() {
                     (played - seconds).abs() < 0.5,
                     "{file}: plays {played} s, not {seconds}"
                 );
+                if file == "hdr.mp4" {
+                    let format = ffprobe(manifest, "stream=codec_name,pix_fmt,color_transfer");
+                    let video = format
+                        .lines()
+                        .find(|l| l.starts_with("h264"))
+                        .unwrap_or_else(|| panic!("{file}: no H.264 stream: {format}"));
+                    assert!(
+                        video.contains("yuv420p") && !video.contains("10le"),
+                        "{file}: 8-bit 4:2:0 out: {video}"
+                    );
+                    assert!(
+                        !video.contains("smpte2084"),
+                        "{file}: tone-mapped to SDR, not PQ: {video}"
+                    );
+                }
                 if file == "rotated.mp4" {
                     let size = ffprobe(manifest, "stream=width,height");
                     let dims: Vec<u32> = size
