@@ -2,7 +2,6 @@
 //! temporary file, no row and no folder behind.
 
 use reqwest::multipart::{Form, Part};
-use tokio::io::AsyncWriteExt;
 
 use crate::common::{assert_error, direct_form, file_part, fixtures, TestApp};
 
@@ -153,36 +152,9 @@ async fn an_upload_over_the_limit_is_cut_off_with_413() {
 #[tokio::test]
 async fn an_upload_cut_off_mid_body_leaves_nothing() {
     let app = TestApp::spawn().await;
-    let addr = app.base.strip_prefix("http://").unwrap().to_string();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let boundary = "XyZboundary";
-    let head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\ndirect\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.mp4\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    );
-    let request = format!(
-        "POST /v1.3/assets HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n{head}",
-        app.key
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream
-        .write_all(&std::fs::read(fixtures().path("clip.mp4")).unwrap())
-        .await
-        .unwrap();
-    stream.write_all(&vec![0u8; 500_000]).await.unwrap();
-    stream.flush().await.unwrap();
-    // The file is arriving: a temporary file exists now.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while app.tmp_files().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        app.tmp_files().len(),
-        1,
-        "the upload should be streaming to tmp/"
-    );
+    let mut file = std::fs::read(fixtures().path("clip.mp4")).unwrap();
+    file.extend(vec![0u8; 500_000]);
+    let (stream, _) = crate::common::begin_raw_upload(&app, &file, Some(10_000_000), 1000).await;
     drop(stream);
     app.assert_nothing_left(0).await;
 }

@@ -244,6 +244,76 @@ pub async fn wait_until_settled(app: &TestApp, id: &str) -> Value {
     }
 }
 
+/// What `ffprobe` says of `entries` (e.g. `format=duration`) at a path or URL, as CSV.
+pub fn ffprobe(url: &str, entries: &str) -> String {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            entries,
+            "-of",
+            "csv=p=0",
+            url,
+        ])
+        .output()
+        .expect("ffprobe");
+    assert!(
+        out.status.success(),
+        "ffprobe {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// How long the media at `url` (an HLS stream over HTTP) plays, in seconds.
+pub fn played_seconds(url: &str) -> f64 {
+    ffprobe(url, "format=duration").parse().unwrap()
+}
+
+/// A multipart upload over a raw connection, stopped before its last `hold_back`
+/// bytes (keep at least the closing boundary back, or the form is complete),
+/// with a Content-Length of `declared` (or the real length). Returns once the
+/// server is streaming the file into tmp/, with what was held back.
+pub async fn begin_raw_upload(
+    app: &TestApp,
+    file: &[u8],
+    declared: Option<usize>,
+    hold_back: usize,
+) -> (tokio::net::TcpStream, Vec<u8>) {
+    use tokio::io::AsyncWriteExt;
+    let addr = app.base.strip_prefix("http://").unwrap().to_string();
+    let boundary = "RawUploadBoundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\ndirect\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"raw.mp4\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let head = format!(
+        "POST /v1.3/assets HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        app.key,
+        declared.unwrap_or(body.len())
+    );
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let rest = body.split_off(body.len() - hold_back);
+    stream.write_all(&body).await.unwrap();
+    stream.flush().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while app.tmp_files().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        app.tmp_files().len(),
+        1,
+        "the upload should be streaming to tmp/"
+    );
+    (stream, rest)
+}
+
 pub fn signal(pid: u32, name: &str) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{name}"))

@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-
-use crate::common::{direct_form, fixtures, signal, wait_until_settled, TestApp};
+use crate::common::{direct_form, fixtures, played_seconds, signal, wait_until_settled, TestApp};
 
 /// Short leases, so that jobs the dead process held are taken up again quickly.
 const SHORT_LEASE: (&str, &str) = ("ASSETD_JOB_LEASE_SECS", "2");
@@ -32,28 +30,9 @@ fn entries(dir: &PathBuf) -> Vec<String> {
 #[tokio::test]
 async fn an_upload_cut_by_a_crash_leaves_no_asset_and_no_temporary_file() {
     let app = TestApp::spawn().await;
-    let addr = app.base.strip_prefix("http://").unwrap().to_string();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let head = format!(
-        "POST /v1.3/assets HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\n\
-         Content-Type: multipart/form-data; boundary=B\r\nContent-Length: 1073741824\r\n\r\n\
-         --B\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\ndirect\r\n\
-         --B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n",
-        app.key
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream
-        .write_all(&std::fs::read(fixtures().path("clip.mp4")).unwrap())
-        .await
-        .unwrap();
-    for _ in 0..16 {
-        stream.write_all(&vec![0u8; 1 << 20]).await.unwrap();
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while app.tmp_files().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(app.tmp_files().len(), 1, "the upload is half-way in tmp/");
+    let mut file = std::fs::read(fixtures().path("clip.mp4")).unwrap();
+    file.extend(vec![0u8; 16 << 20]);
+    let (stream, _) = crate::common::begin_raw_upload(&app, &file, Some(1 << 30), 1000).await;
 
     let app = kill_and_restart(app, &[]).await;
     drop(stream);
@@ -127,23 +106,7 @@ async fn hls_half_written_at_a_crash_is_never_served_and_is_made_again() {
     assert!(!partial.exists(), "the half-written stream was removed");
     assert_eq!(entries(&folder), ["hls", "original"]);
     let manifest = asset["hls"]["manifest_url"].as_str().unwrap();
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-            manifest,
-        ])
-        .output()
-        .unwrap();
-    let played: f64 = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let played = played_seconds(manifest);
     assert!(
         (played - 10.0).abs() < 0.5,
         "the whole stream plays: {played} s"

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{direct_form, fixtures, wait_until_settled, TestApp};
+use crate::common::{direct_form, ffprobe, fixtures, played_seconds, wait_until_settled, TestApp};
 
 struct Case {
     file: &'static str,
@@ -98,27 +98,6 @@ const CASES: &[Case] = &[
     },
 ];
 
-fn ffprobe(url: &str, entries: &str) -> String {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            entries,
-            "-of",
-            "csv=p=0",
-            url,
-        ])
-        .output()
-        .expect("ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[tokio::test]
 async fn every_kind_of_input_gets_metadata_a_thumbnail_and_a_playable_stream() {
     let app = TestApp::spawn().await;
@@ -165,7 +144,7 @@ async fn every_kind_of_input_gets_metadata_a_thumbnail_and_a_playable_stream() {
             Some(seconds) => {
                 assert_eq!(asset["hls"]["status"], "ready", "{file}: {asset}");
                 let manifest = asset["hls"]["manifest_url"].as_str().unwrap();
-                let played: f64 = ffprobe(manifest, "format=duration").parse().unwrap();
+                let played = played_seconds(manifest);
                 assert!(
                     (played - seconds).abs() < 0.5,
                     "{file}: plays {played} s, not {seconds}"

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{assert_error, direct_form, fixtures, json_of, wait_until_settled, TestApp};
+use crate::common::{
+    assert_error, direct_form, fixtures, json_of, played_seconds, wait_until_settled, TestApp,
+};
 
 async fn upload_with_steps(app: &TestApp, fixture: &str) -> Value {
     let form = direct_form(&fixtures().path(fixture))
@@ -13,32 +15,6 @@ async fn upload_with_steps(app: &TestApp, fixture: &str) -> Value {
     let (status, body) = app.create(form).await;
     assert_eq!(status, 201, "{body}");
     wait_until_settled(app, body["_id"].as_str().unwrap()).await
-}
-
-/// Duration of what `ffprobe` reads at `url` (an HLS stream over HTTP).
-fn probed_duration(url: &str) -> f64 {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-            url,
-        ])
-        .output()
-        .expect("ffprobe");
-    assert!(
-        out.status.success(),
-        "ffprobe failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -68,7 +44,7 @@ async fn a_video_gets_a_thumbnail_and_a_playable_hls_stream_without_a_key() {
         "application/vnd.apple.mpegurl"
     );
     assert!(response.text().await.unwrap().starts_with("#EXTM3U"));
-    let played = probed_duration(manifest);
+    let played = played_seconds(manifest);
     assert!(
         (played - 2.0).abs() < 0.5,
         "the HLS stream plays for {played} s"
@@ -222,7 +198,7 @@ async fn audio_gets_an_audio_only_stream_and_a_waveform() {
     let asset = upload_with_steps(&app, "tone.mp3").await;
     assert_eq!(asset["hls"]["status"], "ready", "{asset}");
     assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
-    let played = probed_duration(asset["hls"]["manifest_url"].as_str().unwrap());
+    let played = played_seconds(asset["hls"]["manifest_url"].as_str().unwrap());
     assert!((played - 2.0).abs() < 0.5, "{played}");
     let jpeg = reqwest::get(asset["thumbnail"]["representative_url"].as_str().unwrap())
         .await

@@ -140,39 +140,15 @@ async fn keys_can_be_listed_and_revoked_while_the_server_runs() {
     assert!(!again.status.success(), "revoking twice is an error");
 }
 
-/// Starts a raw multipart upload of `fixture` and sends all but its last 1000 bytes.
+/// A raw upload of `fixture` with all but its last 1000 bytes sent.
 async fn begin_upload(app: &TestApp, fixture: &str) -> (tokio::net::TcpStream, Vec<u8>) {
-    use tokio::io::AsyncWriteExt;
-    let addr = app.base.strip_prefix("http://").unwrap().to_string();
-    let boundary = "ShutdownBoundary";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\ndirect\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{fixture}\"\r\n\r\n"
+    crate::common::begin_raw_upload(
+        app,
+        &std::fs::read(fixtures().path(fixture)).unwrap(),
+        None,
+        1000,
     )
-    .into_bytes();
-    body.extend(std::fs::read(fixtures().path(fixture)).unwrap());
-    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
-    let head = format!(
-        "POST /v1.3/assets HTTP/1.1\r\nHost: {addr}\r\nx-api-key: {}\r\nConnection: close\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
-        app.key,
-        body.len()
-    );
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let rest = body.split_off(body.len() - 1000);
-    stream.write_all(&body).await.unwrap();
-    stream.flush().await.unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while app.tmp_files().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        app.tmp_files().len(),
-        1,
-        "the upload should be streaming to tmp/"
-    );
-    (stream, rest)
+    .await
 }
 
 #[tokio::test]
