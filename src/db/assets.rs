@@ -172,6 +172,23 @@ pub async fn find_any(pool: &Pool, id: AssetId) -> sqlx::Result<Option<AssetReco
     row.map(AssetRecord::try_from).transpose()
 }
 
+/// A step's status, for serving its files: one small query per media request
+/// (a player asks for every segment). None when the asset is gone or the step
+/// was not requested.
+pub async fn step_status(pool: &Pool, id: AssetId, step: Step) -> sqlx::Result<Option<StepStatus>> {
+    let sql = match step {
+        Step::Hls => "SELECT hls_status FROM assets WHERE id = ?",
+        Step::Thumbnail => "SELECT thumbnail_status FROM assets WHERE id = ?",
+    };
+    let row: Option<(Option<String>,)> = sqlx::query_as(sql)
+        .bind(id.as_string())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row
+        .and_then(|(status,)| status)
+        .and_then(|s| StepStatus::parse(&s)))
+}
+
 /// Records a step's progress. False when the asset is gone (deleted meanwhile).
 pub async fn set_step(
     pool: &Pool,

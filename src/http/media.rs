@@ -71,13 +71,7 @@ async fn serve(
 
     let step = step_of(&file).ok_or_else(not_found)?;
     // A deleted asset, or a step not (or no longer) ready, has no files to serve.
-    let asset = db::assets::find_any(&state.pool, id)
-        .await?
-        .ok_or_else(not_found)?;
-    let status = match step {
-        Step::Thumbnail => asset.thumbnail_status,
-        Step::Hls => asset.hls_status,
-    };
+    let status = db::assets::step_status(&state.pool, id, step).await?;
     if status != Some(StepStatus::Ready) {
         return Err(not_found());
     }

@@ -244,6 +244,16 @@ pub async fn wait_until_settled(app: &TestApp, id: &str) -> Value {
     }
 }
 
+/// The asset's thumbnail, fetched through its signed URL (no key) and decoded.
+pub async fn fetch_thumbnail(asset: &Value) -> image::DynamicImage {
+    let url = asset["thumbnail"]["representative_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no thumbnail URL: {asset}"));
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    image::load_from_memory(&response.bytes().await.unwrap()).expect("a decodable thumbnail")
+}
+
 /// What `ffprobe` says of `entries` (e.g. `format=duration`) at a path or URL, as CSV.
 pub fn ffprobe(url: &str, entries: &str) -> String {
     let out = std::process::Command::new("ffprobe")

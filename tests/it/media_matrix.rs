@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use crate::common::{direct_form, ffprobe, fixtures, played_seconds, wait_until_settled, TestApp};
+use crate::common::{
+    direct_form, fetch_thumbnail, ffprobe, fixtures, played_seconds, wait_until_settled, TestApp,
+};
 
 struct Case {
     file: &'static str,
@@ -126,13 +128,7 @@ async fn every_kind_of_input_gets_metadata_a_thumbnail_and_a_playable_stream() {
         (case.metadata)(&asset["technical_metadata"]);
 
         assert_eq!(asset["thumbnail"]["status"], "ready", "{file}: {asset}");
-        let jpeg = reqwest::get(asset["thumbnail"]["representative_url"].as_str().unwrap())
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        let picture = image::load_from_memory(&jpeg).unwrap();
+        let picture = fetch_thumbnail(&asset).await;
         assert_eq!(
             (picture.width(), picture.height()),
             case.thumbnail,

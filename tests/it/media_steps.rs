@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::common::{
-    assert_error, direct_form, fixtures, json_of, played_seconds, wait_until_settled, TestApp,
+    assert_error, direct_form, fetch_thumbnail, fixtures, json_of, played_seconds,
+    wait_until_settled, TestApp,
 };
 
 async fn upload_with_steps(app: &TestApp, fixture: &str) -> Value {
@@ -200,13 +201,7 @@ async fn audio_gets_an_audio_only_stream_and_a_waveform() {
     assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
     let played = played_seconds(asset["hls"]["manifest_url"].as_str().unwrap());
     assert!((played - 2.0).abs() < 0.5, "{played}");
-    let jpeg = reqwest::get(asset["thumbnail"]["representative_url"].as_str().unwrap())
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let picture = image::load_from_memory(&jpeg).unwrap();
+    let picture = fetch_thumbnail(&asset).await;
     assert!(picture.width() > picture.height(), "a waveform is wide");
 }
 
