@@ -72,6 +72,7 @@ async fn main() {
         lease: Duration::from_secs(30),
         poll_interval: Duration::from_millis(50),
         owner: "bench".into(),
+        max_interruptions: 20,
     };
     let started = Instant::now();
     let runner = spawn_workers(queue.clone(), options, handler.clone(), stop.clone());

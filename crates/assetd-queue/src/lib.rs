@@ -1,9 +1,11 @@
 //! A durable job queue on sqlx. Jobs are rows; a worker claims one with a lease
 //! in a single statement, renews the lease while it works, and records the
 //! outcome. A job whose worker died (its lease ran out) is claimed again: that
-//! is the whole crash-recovery story. Transient failures are retried with
-//! exponential backoff and jitter (the next run time is part of the row), up to
-//! a cap; then the job is marked failed, not deleted. The queue knows nothing of
+//! is the whole crash-recovery story. Such an interruption is not the job's
+//! fault, so it is counted apart from the attempts, with a cap of its own.
+//! Transient failures are retried with exponential backoff and jitter (the
+//! next run time is part of the row), up to a cap; then the job is marked
+//! failed, not deleted, and can be queued again with [`Queue::retry_failed`]. The queue knows nothing of
 //! what jobs do: kinds, payloads and resources are opaque strings.
 //!
 //! Only SQLite is implemented; the SQL is kept in this file so that PostgreSQL
@@ -80,11 +82,15 @@ pub struct Job {
     pub kind: String,
     pub payload: String,
     pub resource: Option<String>,
-    /// This attempt's number, from 1.
+    /// This attempt's number, from 1. A run cut short by the death of its
+    /// process does not use an attempt up.
     #[sqlx(try_from = "i64")]
     pub attempt: u32,
     #[sqlx(try_from = "i64")]
     pub max_attempts: u32,
+    /// How many runs of this job so far were cut short by the death of their process.
+    #[sqlx(try_from = "i64")]
+    pub interruptions: u32,
     pub lease_owner: String,
 }
 
@@ -94,8 +100,11 @@ pub struct JobState {
     pub id: i64,
     pub kind: String,
     pub state: String,
+    pub resource: Option<String>,
     #[sqlx(try_from = "i64")]
     pub attempts: u32,
+    #[sqlx(try_from = "i64")]
+    pub interruptions: u32,
     pub last_error: Option<String>,
 }
 
@@ -105,6 +114,8 @@ pub struct Queue {
     wake: Arc<Notify>,
     retry: RetryPolicy,
 }
+
+const STATE_COLUMNS: &str = "id, kind, state, resource, attempts, interruptions, last_error";
 
 fn now_millis() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
@@ -153,7 +164,9 @@ impl Queue {
     }
 
     /// Claims the next due job of `kind`: one statement, so two workers can never
-    /// hold the same job. A running job whose lease ran out counts as due.
+    /// hold the same job. A running job whose lease ran out counts as due; taking
+    /// it counts an interruption instead of an attempt (SQLite evaluates every
+    /// `SET` expression against the row as it was).
     pub async fn claim(
         &self,
         kind: &str,
@@ -163,13 +176,15 @@ impl Queue {
         let now = now_millis();
         sqlx::query_as(
             "UPDATE jobs
-                SET state = 'running', attempts = attempts + 1, lease_until = ?, lease_owner = ?, updated_at = ?
+                SET attempts = attempts + (state = 'queued'),
+                    interruptions = interruptions + (state = 'running'),
+                    state = 'running', lease_until = ?, lease_owner = ?, updated_at = ?
               WHERE id = (SELECT id FROM jobs
                            WHERE kind = ?
                              AND ((state = 'queued' AND run_after <= ?) OR (state = 'running' AND lease_until < ?))
                            ORDER BY run_after, id
                            LIMIT 1)
-             RETURNING id, kind, payload, resource, attempts AS attempt, max_attempts, lease_owner",
+             RETURNING id, kind, payload, resource, attempts AS attempt, max_attempts, interruptions, lease_owner",
         )
         .bind(now + millis(lease))
         .bind(owner)
@@ -278,11 +293,42 @@ impl Queue {
 
     /// Every job about `resource`, oldest first.
     pub async fn jobs_for(&self, resource: &str) -> sqlx::Result<Vec<JobState>> {
-        sqlx::query_as(
-            "SELECT id, kind, state, attempts, last_error FROM jobs WHERE resource = ? ORDER BY id",
-        )
+        sqlx::query_as(&format!(
+            "SELECT {STATE_COLUMNS} FROM jobs WHERE resource = ? ORDER BY id"
+        ))
         .bind(resource)
         .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Every job that is not done (queued, running or failed), oldest first.
+    pub async fn unfinished(&self) -> sqlx::Result<Vec<JobState>> {
+        sqlx::query_as(&format!(
+            "SELECT {STATE_COLUMNS} FROM jobs WHERE state IN ('queued', 'running', 'failed') ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Queues failed jobs again with fresh attempts and interruptions, inside
+    /// the caller's transaction (so that what they are about can be reset with
+    /// them): those about `resource`, or every failed job when it is None.
+    /// Returns the jobs queued again. Call [`Queue::wake`] after the commit.
+    pub async fn retry_failed(
+        &self,
+        conn: &mut SqliteConnection,
+        resource: Option<&str>,
+    ) -> sqlx::Result<Vec<JobState>> {
+        let now = now_millis();
+        sqlx::query_as(&format!(
+            "UPDATE jobs SET state = 'queued', attempts = 0, interruptions = 0, run_after = ?1,
+                    lease_until = NULL, lease_owner = NULL, last_error = NULL, updated_at = ?1
+              WHERE state = 'failed' AND (?2 IS NULL OR resource = ?2)
+             RETURNING {STATE_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(resource)
+        .fetch_all(conn)
         .await
     }
 }

@@ -43,6 +43,9 @@ pub struct WorkerOptions {
     pub poll_interval: Duration,
     /// Names this process's claims, so that [`Queue::release`] can hand them back.
     pub owner: String,
+    /// A job interrupted more often than this (its process died while it ran)
+    /// is marked failed instead of being run again.
+    pub max_interruptions: u32,
 }
 
 /// Runs workers for one kind until `stop` is cancelled. The jobs running then
@@ -73,8 +76,14 @@ pub fn spawn_workers<H: Handler>(
                 .await
             {
                 Ok(Some(job)) => {
-                    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempt);
-                    let task = run_one(queue.clone(), handler.clone(), job, options.lease);
+                    let span = tracing::info_span!(
+                        "job",
+                        id = job.id,
+                        kind = %job.kind,
+                        attempt = job.attempt,
+                        interruptions = job.interruptions
+                    );
+                    let task = run_one(queue.clone(), handler.clone(), job, &options);
                     running.spawn(
                         async move {
                             task.await;
@@ -114,16 +123,28 @@ pub fn spawn_workers<H: Handler>(
     })
 }
 
-async fn run_one<H: Handler>(queue: Queue, handler: Arc<H>, job: Job, lease: Duration) {
-    if job.attempt > job.max_attempts {
-        // Claimed again after its worker died on the last allowed attempt.
-        let error = format!(
-            "The work was interrupted {} times and was not tried again.",
-            job.max_attempts
-        );
-        give_up(&queue, &*handler, &job, &error).await;
-        return;
+fn run_one<H: Handler>(
+    queue: Queue,
+    handler: Arc<H>,
+    job: Job,
+    options: &WorkerOptions,
+) -> impl Future<Output = ()> + Send + 'static {
+    let (lease, max_interruptions) = (options.lease, options.max_interruptions);
+    async move {
+        if job.interruptions > max_interruptions {
+            // Every run so far died with its process: something kills it each time.
+            let error = format!(
+                "The work was interrupted {} times and was not tried again.",
+                job.interruptions
+            );
+            give_up(&queue, &*handler, &job, &error).await;
+            return;
+        }
+        run_leased(queue, handler, job, lease).await;
     }
+}
+
+async fn run_leased<H: Handler>(queue: Queue, handler: Arc<H>, job: Job, lease: Duration) {
     let work = handler.run(&job);
     tokio::pin!(work);
     let mut beat = tokio::time::interval(lease / 3);

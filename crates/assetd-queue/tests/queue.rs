@@ -127,7 +127,11 @@ async fn a_lapsed_lease_lets_another_worker_take_the_job_and_the_first_loses_it(
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((second.id, second.attempt), (first.id, 2));
+    assert_eq!(
+        (second.id, second.attempt, second.interruptions),
+        (first.id, 1, 1),
+        "an interruption, not a used-up attempt"
+    );
     assert!(
         !queue.heartbeat(&first, LEASE).await.unwrap(),
         "the old owner's lease is gone"
@@ -213,6 +217,7 @@ fn options(kind: &str, lease: Duration) -> WorkerOptions {
         lease,
         poll_interval: Duration::from_millis(20),
         owner: format!("test-{kind}"),
+        max_interruptions: 20,
     }
 }
 
@@ -452,4 +457,106 @@ async fn stopping_workers_hands_their_running_jobs_back_at_once() {
     // Claimable at once (not after the 30 s lease), and the attempt was not spent.
     let again = queue.claim("k", "next", LEASE).await.unwrap().unwrap();
     assert_eq!(again.attempt, 1);
+}
+
+#[tokio::test]
+async fn interruptions_are_counted_apart_from_attempts_and_capped() {
+    let db = db().await;
+    let queue = Queue::new(db.pool.clone(), quick_retries());
+    add(&queue, &db.pool, job("k", "i1", 1)).await;
+    // Five processes die in turn while holding the job (one attempt allowed).
+    for n in 0..5u32 {
+        let claimed = queue
+            .claim("k", &format!("dead-{n}"), Duration::from_millis(1))
+            .await
+            .unwrap()
+            .expect("claimable again after the lease");
+        assert_eq!((claimed.attempt, claimed.interruptions), (1, n));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The next worker still runs it: five interruptions are under its cap.
+    let flaky = Arc::new(Flaky {
+        runs: AtomicU32::new(0),
+        failed_calls: AtomicU32::new(0),
+        succeed_on: 1,
+        outcome: Outcome::Done,
+    });
+    let stop = CancellationToken::new();
+    let mut capped = options("k", LEASE);
+    capped.max_interruptions = 5;
+    spawn_workers(queue.clone(), capped, flaky.clone(), stop.clone());
+    wait_until("the job to run to its end", || {
+        flaky.runs.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    stop.cancel();
+
+    // Past the cap, the job is failed without running.
+    add(&queue, &db.pool, job("k2", "i2", 3)).await;
+    for n in 0..3 {
+        queue
+            .claim("k2", &format!("dead-{n}"), Duration::from_millis(1))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let never = Arc::new(Flaky {
+        runs: AtomicU32::new(0),
+        failed_calls: AtomicU32::new(0),
+        succeed_on: 1,
+        outcome: Outcome::Done,
+    });
+    let stop = CancellationToken::new();
+    let mut capped = options("k2", LEASE);
+    capped.max_interruptions = 1;
+    spawn_workers(queue.clone(), capped, never.clone(), stop.clone());
+    wait_until("the job to be given up", || {
+        never.failed_calls.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    stop.cancel();
+    assert_eq!(never.runs.load(Ordering::SeqCst), 0);
+    let state = &queue.jobs_for("i2").await.unwrap()[0];
+    assert_eq!(
+        (state.state.as_str(), state.attempts, state.interruptions),
+        ("failed", 1, 3)
+    );
+    assert!(state
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("interrupted 3 times"));
+}
+
+#[tokio::test]
+async fn failed_jobs_can_be_queued_again_by_resource_or_all() {
+    let db = db().await;
+    let queue = Queue::new(db.pool.clone(), quick_retries());
+    for resource in ["r1", "r1", "r2", "r3"] {
+        add(&queue, &db.pool, job("f", resource, 1)).await;
+    }
+    for _ in 0..3 {
+        let claimed = queue.claim("f", "w", LEASE).await.unwrap().unwrap();
+        assert!(queue.fail(&claimed, "broken").await.unwrap());
+    }
+    // r3's job is still queued: only failed jobs are touched.
+    let mut conn = db.pool.acquire().await.unwrap();
+    let again = queue.retry_failed(&mut conn, Some("r1")).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(again
+        .iter()
+        .all(|j| j.state == "queued" && j.attempts == 0 && j.last_error.is_none()));
+    assert_eq!(queue.jobs_for("r2").await.unwrap()[0].state, "failed");
+    let rest = queue.retry_failed(&mut conn, None).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].resource.as_deref(), Some("r2"));
+    assert!(queue
+        .retry_failed(&mut conn, None)
+        .await
+        .unwrap()
+        .is_empty());
+    drop(conn);
+    let claimed = queue.claim("f", "w", LEASE).await.unwrap().unwrap();
+    assert_eq!(claimed.attempt, 1, "fresh attempts");
 }
