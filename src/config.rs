@@ -25,6 +25,9 @@ pub enum Command {
     /// Manage API keys (works while the server runs on the same data dir).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Look at and retry background jobs (works while the server runs on the same data dir).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
     /// Create the database if needed, apply migrations, and exit.
     Migrate(DataDir),
     /// Internal: media work in an isolated child process; prints JSON on stdout.
@@ -54,9 +57,13 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
-    /// Base of the absolute URLs the API hands out (default: from the bound address).
+    /// Base of the absolute URLs the API hands out (default: from each request's Host).
     #[arg(long, env = "ASSETD_PUBLIC_URL")]
     pub public_url: Option<Url>,
+
+    /// Build URLs from `Forwarded` / `X-Forwarded-Proto` / `X-Forwarded-Host` (only behind a proxy that sets them).
+    #[arg(long, env = "ASSETD_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub trust_proxy: bool,
 
     /// Registers this key for the account `default` at start-up if it is not known yet.
     #[arg(long, env = "ASSETD_API_KEY", hide_env_values = true)]
@@ -117,6 +124,11 @@ pub struct ServeConfig {
     /// Attempts of a job before it is marked failed (transient failures only are retried).
     #[arg(long, env = "ASSETD_JOB_MAX_ATTEMPTS", default_value_t = 3)]
     pub job_max_attempts: u32,
+
+    /// Times a job may be interrupted (its process died while it ran) before it
+    /// is marked failed; counted apart from its attempts.
+    #[arg(long, env = "ASSETD_JOB_MAX_INTERRUPTIONS", default_value_t = 20)]
+    pub job_max_interruptions: u32,
 
     /// A job's lease, in seconds: a job whose worker died is taken up again after it.
     #[arg(long, env = "ASSETD_JOB_LEASE_SECS", default_value_t = 30)]
@@ -205,6 +217,31 @@ pub enum KeysCommand {
     /// Revoke a key by its id (from `keys list`) or by the key itself.
     Revoke {
         key: String,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Queue failed jobs again, with fresh attempts; their assets go back to
+    /// `processing` (or their steps to `pending`).
+    Retry {
+        /// The failed jobs of this asset.
+        #[arg(
+            long,
+            conflicts_with = "all_failed",
+            required_unless_present = "all_failed"
+        )]
+        asset: Option<String>,
+        /// Every failed job.
+        #[arg(long)]
+        all_failed: bool,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+    /// List jobs that are not done: id, kind, state, attempts, interruptions, asset, last error.
+    List {
         #[command(flatten)]
         data_dir: DataDir,
     },

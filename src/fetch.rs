@@ -130,75 +130,6 @@ impl UrlFetcher {
         Ok(())
     }
 
-    /// Downloads `url` into `writer`, following redirects, and returns the upload
-    /// and the final URL.
-    pub async fn fetch(
-        &self,
-        url: Url,
-        mut writer: UploadWriter,
-    ) -> Result<(Upload, Url), FetchError> {
-        let mut download = self.open(url, 0).await?;
-        if let Some(length) = download.content_length() {
-            writer.ensure_fits(length)?;
-        }
-        while let Some(chunk) = download.chunk().await? {
-            writer.write(chunk).await?;
-        }
-        Ok((writer.finish().await?, download.final_url))
-    }
-
-    /// Downloads `url` into the file at `path`, appending to what an earlier
-    /// attempt left there when the origin honours a range request (else starting
-    /// over), with the size limit checked as bytes arrive. Returns the file's size.
-    pub async fn download_to(
-        &self,
-        url: Url,
-        path: &std::path::Path,
-        limit: u64,
-    ) -> Result<u64, FetchError> {
-        use tokio::io::AsyncWriteExt;
-        let have = tokio::fs::metadata(path).await.map_or(0, |m| m.len());
-        let mut download = self.open(url, have).await?;
-        let resume = have > 0 && download.is_partial() && download.starts_at() == Some(have);
-        let mut size = if resume { have } else { 0 };
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .append(resume)
-            .truncate(!resume)
-            .open(path)
-            .await?;
-        if resume {
-            tracing::info!(from = have, "resuming a download");
-        }
-        let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
-        if download
-            .content_length()
-            .is_some_and(|length| size + length > limit)
-        {
-            return Err(FetchError::TooLarge { limit });
-        }
-        loop {
-            let chunk = match download.chunk().await {
-                Ok(Some(chunk)) => chunk,
-                Ok(None) => break,
-                Err(e) => {
-                    // Keep what arrived: the next attempt resumes from it.
-                    out.flush().await?;
-                    return Err(e);
-                }
-            };
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(FetchError::TooLarge { limit });
-            }
-            out.write_all(&chunk).await?;
-        }
-        out.flush().await?;
-        out.get_ref().sync_data().await?;
-        Ok(size)
-    }
-
     /// Requests `url` (from byte `from` when above 0), following redirects and
     /// checking every hop, and returns the answer ready to stream. The time
     /// limit covers this and the whole body.
@@ -277,20 +208,31 @@ impl Download {
         self.response.content_length()
     }
 
-    /// Whether the origin answered a range request with the range (206).
-    pub fn is_partial(&self) -> bool {
-        self.response.status() == reqwest::StatusCode::PARTIAL_CONTENT
+    /// Whether this answers a request from byte `from` with exactly that range
+    /// (a 206 starting there), so that the bytes before it can be kept.
+    pub fn resumes_at(&self, from: u64) -> bool {
+        from > 0
+            && self.response.status() == reqwest::StatusCode::PARTIAL_CONTENT
+            && self.starts_at() == Some(from)
     }
 
-    /// Streams the whole body into an upload.
+    /// Streams the rest of the body into `writer`; the writer enforces the size
+    /// limit, up front when the origin declares a length.
     pub async fn save(mut self, mut writer: UploadWriter) -> Result<Upload, FetchError> {
         if let Some(length) = self.content_length() {
             writer.ensure_fits(length)?;
         }
-        while let Some(chunk) = self.chunk().await? {
-            writer.write(chunk).await?;
+        loop {
+            match self.chunk().await {
+                Ok(Some(chunk)) => writer.write(chunk).await?,
+                Ok(None) => return Ok(writer.finish().await?),
+                Err(e) => {
+                    // What arrived is on disk before the next attempt looks at it.
+                    writer.abandon().await;
+                    return Err(e);
+                }
+            }
         }
-        Ok(writer.finish().await?)
     }
 
     /// The first `n` bytes of the body (fewer when it is shorter).
@@ -306,7 +248,7 @@ impl Download {
     }
 
     /// Where a 206 answer's range starts (`Content-Range: bytes START-END/TOTAL`).
-    pub fn starts_at(&self) -> Option<u64> {
+    fn starts_at(&self) -> Option<u64> {
         let range = self
             .response
             .headers()

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::KeysCommand;
 use crate::db;
+use crate::domain::Timestamp;
 
 const KEY_PREFIX: &str = "tlk_";
 
@@ -39,7 +40,7 @@ pub async fn register_configured_key(pool: &db::Pool, key: &str) -> anyhow::Resu
 }
 
 fn format_millis(ms: i64) -> String {
-    crate::http::format_timestamp(ms)
+    Timestamp::from_millis(ms).to_string()
 }
 
 pub async fn run(command: KeysCommand) -> anyhow::Result<()> {

@@ -1,5 +1,6 @@
 //! assetd: a self-hosted media asset server speaking the TwelveLabs v1.3 Assets API.
 
+pub mod app;
 pub mod assets;
 pub mod config;
 pub mod db;
@@ -8,7 +9,7 @@ pub mod fetch;
 pub mod http;
 pub mod jobs;
 pub mod keys;
-pub mod media;
+pub mod media_child;
 pub mod signing;
 pub mod startup;
 pub mod storage;

@@ -3,14 +3,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use assetd::config::{Cli, Command, LogFormat};
-use assetd::{db, keys, media, startup, telemetry};
+use assetd::{db, jobs, keys, media_child, startup, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The media child is synchronous work in its own process: no runtime, no logs on stdout.
     if let Command::MediaChild(args) = cli.command {
-        return media::child_main(args.task);
+        return media_child::child_main(args.task);
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -45,6 +45,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Keys(command) => {
             telemetry::init(LogFormat::Text);
             keys::run(command).await
+        }
+        Command::Jobs(command) => {
+            telemetry::init(LogFormat::Text);
+            jobs::cli::run(command).await
         }
         Command::Migrate(data_dir) => {
             telemetry::init(LogFormat::Text);

@@ -9,7 +9,10 @@ use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use assetd_media::{HlsOptions, HlsOutput, MediaError, Probe, Thumbnail, ThumbnailOptions};
+use assetd_media::{
+    HlsOptions, HlsOutput, MediaError, MediaErrorKind, Probe, Thumbnail, ThumbnailOptions,
+};
+use assetd_queue::Outcome;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -47,32 +50,36 @@ pub enum MediaFailure {
     Child(#[from] ChildError),
 }
 
-/// What a failure means for the work that met it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The file is not video, audio or image.
-    NotMedia,
-    /// The file's fault, or a limit on the work: trying again would not help.
-    Permanent,
-    /// Our side (a crash, an I/O error): worth another attempt.
-    Transient,
+impl MediaFailure {
+    /// Whose fault it was: the one classification of a failure, from the media
+    /// library's verdict to the job's outcome. A time limit is a limit on the
+    /// work, so it counts as the input's; a crash or an unreadable answer is
+    /// counted as the system's (a poison file that crashes every time runs out
+    /// of attempts).
+    pub fn kind(&self) -> MediaErrorKind {
+        match self {
+            Self::Media(e) => e.kind,
+            Self::Child(ChildError::TimedOut(_)) => MediaErrorKind::InvalidInput,
+            Self::Child(_) => MediaErrorKind::System,
+        }
+    }
+
+    /// A sentence for the client.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Media(e) => e.message.clone(),
+            Self::Child(e) => sentence(&e.to_string()),
+        }
+    }
 }
 
-impl MediaFailure {
-    /// The failure's kind, and a sentence for the client.
-    pub fn classify(self) -> (FailureKind, String) {
-        use assetd_media::MediaErrorKind;
-        match self {
-            Self::Media(e) => match e.kind {
-                MediaErrorKind::Unsupported => (FailureKind::NotMedia, e.message),
-                MediaErrorKind::InvalidInput => (FailureKind::Permanent, e.message),
-                MediaErrorKind::System => (FailureKind::Transient, e.message),
-            },
-            // A time limit is a limit on the work, not a passing fault.
-            Self::Child(e @ ChildError::TimedOut(_)) => {
-                (FailureKind::Permanent, sentence(&e.to_string()))
+impl From<MediaFailure> for Outcome {
+    fn from(failure: MediaFailure) -> Self {
+        match failure.kind() {
+            MediaErrorKind::System => Outcome::Retry(failure.message()),
+            MediaErrorKind::Unsupported | MediaErrorKind::InvalidInput => {
+                Outcome::Fail(failure.message())
             }
-            Self::Child(e) => (FailureKind::Transient, sentence(&e.to_string())),
         }
     }
 }

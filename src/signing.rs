@@ -27,7 +27,6 @@ const EXPIRY_STEP_SECS: i64 = 3600;
 pub struct UrlSigner {
     key: [u8; 32],
     ttl: Duration,
-    base: Url,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -40,11 +39,7 @@ pub enum Denied {
 
 impl UrlSigner {
     /// Uses the secret in `DATA/secret`, creating it (mode 0600) on first start.
-    pub fn load_or_create(
-        data_dir: &Path,
-        ttl: Duration,
-        public_url: &Url,
-    ) -> anyhow::Result<Self> {
+    pub fn load_or_create(data_dir: &Path, ttl: Duration) -> anyhow::Result<Self> {
         let path = data_dir.join("secret");
         let key = match std::fs::read_to_string(&path) {
             Ok(text) => parse_key(&text)
@@ -52,15 +47,11 @@ impl UrlSigner {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(&path)?,
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
-        Ok(Self::new(key, ttl, public_url))
+        Ok(Self::new(key, ttl))
     }
 
-    pub fn new(key: [u8; 32], ttl: Duration, public_url: &Url) -> Self {
-        let mut base = public_url.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        Self { key, ttl, base }
+    pub fn new(key: [u8; 32], ttl: Duration) -> Self {
+        Self { key, ttl }
     }
 
     fn signature(&self, asset: AssetId, expires: i64) -> HmacSha256 {
@@ -69,8 +60,10 @@ impl UrlSigner {
         mac
     }
 
-    /// An absolute URL for `file` (e.g. `thumb.jpg`, `hls/master.m3u8`) of an asset.
-    pub fn url(&self, asset: AssetId, file: &str, now_secs: i64) -> String {
+    /// An absolute URL under `base` (the server's public URL, e.g.
+    /// `http://media.example:8080/`) for `file` (e.g. `thumb.jpg`,
+    /// `hls/master.m3u8`) of an asset.
+    pub fn url(&self, base: &Url, asset: AssetId, file: &str, now_secs: i64) -> String {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 4);
         // A short TTL (tests, strict operators) is not stretched by the rounding.
         let step = EXPIRY_STEP_SECS.min(ttl).max(1);
@@ -80,7 +73,11 @@ impl UrlSigner {
             "media/{asset}/{expires}/{}/{file}",
             &signature[..SIGNATURE_HEX]
         );
-        self.base.join(&path).map(String::from).unwrap_or(path)
+        let mut base = base.clone();
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        base.join(&path).map(String::from).unwrap_or(path)
     }
 
     pub fn verify(
@@ -143,11 +140,11 @@ mod tests {
     use super::*;
 
     fn signer() -> UrlSigner {
-        UrlSigner::new(
-            [7; 32],
-            Duration::from_secs(86_400),
-            &Url::parse("http://media.example:8080/base").unwrap(),
-        )
+        UrlSigner::new([7; 32], Duration::from_secs(86_400))
+    }
+
+    fn base() -> Url {
+        Url::parse("http://media.example:8080/base").unwrap()
     }
 
     fn parts(url: &str) -> (i64, String) {
@@ -161,7 +158,7 @@ mod tests {
         let s = signer();
         let id = AssetId::new();
         let now = 1_800_000_000;
-        let url = s.url(id, "hls/master.m3u8", now);
+        let url = s.url(&base(), id, "hls/master.m3u8", now);
         assert!(
             url.starts_with("http://media.example:8080/base/media/"),
             "{url}"
@@ -191,11 +188,7 @@ mod tests {
         );
         assert_eq!(s.verify(id, expires, "zz", now), Err(Denied::BadSignature));
         // Another server secret does not accept it.
-        let other = UrlSigner::new(
-            [8; 32],
-            Duration::from_secs(60),
-            &Url::parse("http://x/").unwrap(),
-        );
+        let other = UrlSigner::new([8; 32], Duration::from_secs(60));
         assert_eq!(
             other.verify(id, expires, &sig, now),
             Err(Denied::BadSignature)
@@ -207,15 +200,17 @@ mod tests {
         let s = signer();
         let id = AssetId::new();
         let t = 1_800_000_000 + 10; // 1_800_000_000 is a whole hour
-        assert_eq!(s.url(id, "thumb.jpg", t), s.url(id, "thumb.jpg", t + 60));
+        assert_eq!(
+            s.url(&base(), id, "thumb.jpg", t),
+            s.url(&base(), id, "thumb.jpg", t + 60)
+        );
     }
 
     #[test]
     fn the_secret_is_created_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let base = Url::parse("http://x/").unwrap();
-        let a = UrlSigner::load_or_create(dir.path(), Duration::from_secs(60), &base).unwrap();
-        let b = UrlSigner::load_or_create(dir.path(), Duration::from_secs(60), &base).unwrap();
+        let a = UrlSigner::load_or_create(dir.path(), Duration::from_secs(60)).unwrap();
+        let b = UrlSigner::load_or_create(dir.path(), Duration::from_secs(60)).unwrap();
         assert_eq!(a.key, b.key);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("secret"))

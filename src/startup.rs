@@ -8,15 +8,13 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::app::{App, AppState};
 use crate::config::ServeConfig;
 use crate::fetch::UrlFetcher;
-use crate::http::rate_limit::CreateLimiter;
-use crate::http::{self, AppState};
-use crate::jobs::{self, JobContext};
-use crate::media::MediaRunner;
+use crate::media_child::MediaRunner;
 use crate::signing::UrlSigner;
 use crate::storage::Storage;
-use crate::{db, keys};
+use crate::{db, http, jobs, keys};
 use assetd_queue::Queue;
 use tokio_util::sync::CancellationToken;
 
@@ -30,15 +28,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
-        let storage = Storage::new(config.data_path());
+        let storage = Storage::new(config.data_path(), config.max_upload_bytes);
         storage
             .prepare()
             .await
             .with_context(|| format!("preparing data dir {}", config.data_path().display()))?;
         let swept = storage.sweep_tmp().await.context("sweeping tmp/")?;
-        if !swept.is_empty() {
+        if swept > 0 {
             tracing::info!(
-                count = swept.len(),
+                count = swept,
                 "removed temporary files left by an interrupted run"
             );
         }
@@ -62,41 +60,34 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
-        let local_addr = listener.local_addr()?;
-        let public_url = match &config.public_url {
-            Some(url) => url.clone(),
-            None => Url::parse(&format!("http://{local_addr}/"))?,
-        };
-        let signer =
-            UrlSigner::load_or_create(config.data_path(), config.media_url_ttl(), &public_url)?;
+        let listen_url = listen_url(listener.local_addr()?)?;
+        match &config.public_url {
+            Some(url) => tracing::info!(%url, "absolute URLs start with --public-url"),
+            None if config.trust_proxy => tracing::info!(
+                "absolute URLs start with the Forwarded or X-Forwarded-* headers of each request, else its Host (no --public-url; --trust-proxy)"
+            ),
+            None => tracing::info!(
+                "absolute URLs start with the Host of each request (no --public-url)"
+            ),
+        }
+        let signer = UrlSigner::load_or_create(config.data_path(), config.media_url_ttl())?;
         let queue = Queue::new(pool.clone(), config.retry_policy());
-        let stop_jobs = CancellationToken::new();
-        let context = JobContext {
-            pool: pool.clone(),
-            storage: storage.clone(),
-            media: media.clone(),
-            queue: queue.clone(),
-            fetcher: fetcher.clone(),
-            max_upload_bytes: config.max_upload_bytes,
-            job_max_attempts: config.job_max_attempts,
-        };
-        let workers = jobs::start_workers(context, &queue, &config, &stop_jobs);
         let shutdown_timeout = config.shutdown_timeout();
-        let create_limiter =
-            CreateLimiter::new(config.rate_limit_per_minute, config.rate_limit_burst).map(Arc::new);
-        let state = AppState {
-            config: Arc::new(config),
+        let app: AppState = Arc::new(App {
+            config,
             pool,
             storage,
             media,
+            queue,
             fetcher,
             signer,
-            queue,
-            create_limiter,
-        };
+            listen_url,
+        });
+        let stop_jobs = CancellationToken::new();
+        let workers = jobs::start_workers(&app, &stop_jobs);
         Ok(Self {
             listener,
-            router: http::router(state),
+            router: http::router(app),
             shutdown_timeout,
             stop_jobs,
             workers,
@@ -154,6 +145,20 @@ async fn shutdown_signal() {
     }
 }
 
+/// The server's own address as a URL: the base for a request without a Host
+/// (HTTP/1.0). An unspecified bind address (`0.0.0.0`) is no address to hand
+/// out, so loopback stands in for it.
+fn listen_url(addr: SocketAddr) -> anyhow::Result<Url> {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Ok(Url::parse(&format!("http://{addr}/"))?)
+}
+
 /// Removes asset folders that have no row: left by a crash between moving a file
 /// into place and inserting its row, or between deleting a row and its folder.
 /// Start-up only, while no upload is in flight.
@@ -163,14 +168,13 @@ async fn sweep_orphan_folders(pool: &db::Pool, storage: &Storage) -> anyhow::Res
         .await
         .context("listing asset folders")?;
     for batch in folders.chunks(500) {
-        let names: Vec<String> = batch.iter().map(|(name, _)| name.clone()).collect();
-        let known = db::assets::existing_ids(pool, &names).await?;
-        for (name, path) in batch {
+        let known = db::assets::existing_ids(pool, batch).await?;
+        for name in batch {
             if !known.contains(name) {
-                tracing::info!(folder = %path.display(), "removing an asset folder that has no database row");
-                tokio::fs::remove_dir_all(path)
+                storage
+                    .remove_asset_folder(name)
                     .await
-                    .with_context(|| format!("removing orphan folder {}", path.display()))?;
+                    .with_context(|| format!("removing orphan asset folder {name}"))?;
             }
         }
     }

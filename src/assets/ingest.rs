@@ -1,20 +1,22 @@
-//! Asset operations shared by the API and, later, the background jobs: taking a
-//! finished upload in, and deleting. One function for each, so that rules such
-//! as "no row without its file, no file without its row" live in one place.
+//! Taking a new asset in: a finished upload (direct, or a URL fetched within
+//! the request), or a URL whose file a job will download. And recording what
+//! the probe (or a failed job) made of a `processing` asset. One function for
+//! each, so that rules such as "no row without its file, no file without its
+//! row" live in one place.
 
-use assetd_media::{MediaKind, Probe, Sniffed};
-use serde_json::{Map, Value};
+use assetd_media::{MediaErrorKind, MediaKind, Probe, Sniffed};
 
-use assetd_queue::Queue;
-
+use super::plan::{work_for, Work};
+use super::technical::technical_metadata;
+use crate::app::App;
 use crate::db::{self, assets::AssetRecord, assets::NewAsset, Pool};
 use crate::domain::{
     AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Step, StepStatus,
     UserMetadata,
 };
-use crate::jobs::{self, JobKind};
-use crate::media::{FailureKind, MediaFailure, MediaRunner};
-use crate::storage::{Storage, Upload};
+use crate::fetch::{Download, FetchError};
+use crate::media_child::MediaFailure;
+use crate::storage::{Upload, HEAD_LEN};
 
 /// What the client asked for, validated.
 #[derive(Debug)]
@@ -35,22 +37,23 @@ pub enum IngestError {
     Empty,
     #[error("{0}")]
     Unsupported(String),
+    /// The URL's file could not be fetched, or is over the size limit.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
-pub struct Services<'a> {
-    pub pool: &'a Pool,
-    pub storage: &'a Storage,
-    pub media: &'a MediaRunner,
-    pub queue: &'a Queue,
-    pub sync_max_bytes: u64,
-    pub job_max_attempts: u32,
+impl From<std::io::Error> for IngestError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Internal(anyhow::Error::new(e).context("file system"))
+    }
 }
 
 const NOT_MEDIA: &str = "The file is not a video, audio or image file that this server can read.";
 
-/// What a probe made of a file.
+/// What the probe made of a file, to record on its row.
+#[derive(Debug)]
 pub enum Verdict {
     Ready {
         kind: AssetKind,
@@ -58,31 +61,18 @@ pub enum Verdict {
         duration: Option<f64>,
         technical: String,
     },
-    /// The file's fault: the asset fails with this message.
+    /// The file's fault (or a job that gave up): the asset fails with this message.
     Failed(String),
-    /// Not media after all.
-    Unsupported(String),
-    /// Our side failed (a crash, an I/O error): worth another attempt.
-    Retry(String),
 }
 
 impl Verdict {
-    pub fn of(result: Result<Probe, MediaFailure>) -> Self {
-        match result {
-            Ok(probe) => {
-                let kind = asset_kind(probe.kind);
-                Self::Ready {
-                    kind,
-                    duration: probe.duration_seconds.filter(|_| kind != AssetKind::Image),
-                    technical: technical_metadata(&probe).to_string(),
-                    file_type: probe.mime_type,
-                }
-            }
-            Err(failure) => match failure.classify() {
-                (FailureKind::NotMedia, message) => Self::Unsupported(message),
-                (FailureKind::Permanent, message) => Self::Failed(message),
-                (FailureKind::Transient, message) => Self::Retry(message),
-            },
+    pub fn ready(probe: &Probe) -> Self {
+        let kind = asset_kind(probe.kind);
+        Self::Ready {
+            kind,
+            duration: probe.duration_seconds.filter(|_| kind != AssetKind::Image),
+            technical: technical_metadata(probe).to_string(),
+            file_type: probe.mime_type.clone(),
         }
     }
 }
@@ -100,11 +90,10 @@ fn requested_steps(request: &NewAssetRequest, kind: AssetKind) -> Vec<Step> {
 }
 
 /// Takes a complete upload in: checks its content, probes it when it is small
-/// enough (else, or when the probe hit a passing fault, a probe job does it),
-/// moves it into place and inserts its row with the jobs it needs. On any error
-/// the upload is dropped, which deletes it.
+/// enough (else a probe job does it), moves it into place and inserts its row
+/// with the jobs it needs. On any error the upload is dropped, which deletes it.
 pub async fn ingest(
-    services: Services<'_>,
+    app: &App,
     request: NewAssetRequest,
     upload: Upload,
 ) -> Result<AssetRecord, IngestError> {
@@ -113,16 +102,12 @@ pub async fn ingest(
     }
     let sniffed = assetd_media::sniff(upload.head())
         .ok_or_else(|| IngestError::Unsupported(NOT_MEDIA.into()))?;
-    let verdict = if upload.size() > services.sync_max_bytes {
+    let verdict = if upload.size() > app.config.sync_max_bytes {
         None
     } else {
-        match Verdict::of(services.media.probe(upload.path()).await) {
-            Verdict::Unsupported(message) => return Err(IngestError::Unsupported(message)),
-            Verdict::Retry(message) => {
-                tracing::warn!(error = %message, "the probe failed; a job will try again");
-                None
-            }
-            verdict => Some(verdict),
+        match app.media.probe(upload.path()).await {
+            Ok(probe) => Some(Verdict::ready(&probe)),
+            Err(failure) => sync_probe_failed(failure)?,
         }
     };
     let id = AssetId::new();
@@ -138,25 +123,64 @@ pub async fn ingest(
     // Moving the file into place and inserting its row run in their own task, so
     // that they finish together even if the client goes away now; the folder
     // guard removes the folder only when the insert failed.
-    let pool = services.pool.clone();
-    let storage = services.storage.clone();
-    let queue = services.queue.clone();
-    let max_attempts = services.job_max_attempts;
+    let storage = app.storage.clone();
+    let pool = app.pool.clone();
+    let queue = app.queue.clone();
+    let max_attempts = app.config.job_max_attempts;
     let finalize = tokio::spawn(async move {
         let stored = storage.store(upload, id).await?;
-        let jobs = row.jobs();
-        insert_with_jobs(&pool, &queue, &request, &row, &jobs, max_attempts).await?;
+        let inserted = insert_with_jobs(&pool, &queue, &request, &row, max_attempts).await?;
         stored.keep();
-        find_inserted(&pool, request.account, id).await
+        Ok::<_, anyhow::Error>(inserted)
     });
     Ok(finalize.await.map_err(anyhow::Error::from)??)
+}
+
+/// A failed probe within the upload: refused when the file is not media, a
+/// failed asset when the file is broken. A fault of ours leaves the asset
+/// `processing` for the probe job to try again.
+fn sync_probe_failed(failure: MediaFailure) -> Result<Option<Verdict>, IngestError> {
+    match failure.kind() {
+        MediaErrorKind::Unsupported => Err(IngestError::Unsupported(failure.message())),
+        MediaErrorKind::InvalidInput => Ok(Some(Verdict::Failed(failure.message()))),
+        MediaErrorKind::System => {
+            tracing::warn!(error = %failure.message(), "the probe failed; a job will try again");
+            Ok(None)
+        }
+    }
+}
+
+/// Takes in a URL's file. It is fetched within the request when the origin
+/// declares a size within the sync threshold, and then taken in like an
+/// upload; otherwise only its first bytes are read here (to refuse what is
+/// not media at once) and a fetch job downloads it.
+pub async fn ingest_url(
+    app: &App,
+    request: NewAssetRequest,
+    mut download: Download,
+) -> Result<AssetRecord, IngestError> {
+    match download.content_length() {
+        Some(length) if length <= app.config.sync_max_bytes => {
+            let upload = download.save(app.storage.begin_upload().await?).await?;
+            ingest(app, request, upload).await
+        }
+        declared => {
+            if let Some(length) = declared {
+                app.storage
+                    .check_declared_size(length)
+                    .map_err(FetchError::from)?;
+            }
+            let head = download.head(HEAD_LEN).await?;
+            ingest_remote(app, request, &head).await
+        }
+    }
 }
 
 /// Takes in a URL whose file is too large (or of unknown size) to fetch within
 /// the request, from its first bytes: the row says `processing` and a fetch job
 /// downloads the file.
-pub async fn ingest_remote(
-    services: Services<'_>,
+async fn ingest_remote(
+    app: &App,
     request: NewAssetRequest,
     head: &[u8],
 ) -> Result<AssetRecord, IngestError> {
@@ -165,29 +189,16 @@ pub async fn ingest_remote(
     }
     let sniffed =
         assetd_media::sniff(head).ok_or_else(|| IngestError::Unsupported(NOT_MEDIA.into()))?;
-    let id = AssetId::new();
-    let mut row = Row::new(&request, id, sniffed, None, 0, String::new());
-    row.first_job = JobKind::Fetch;
-    insert_with_jobs(
-        services.pool,
-        services.queue,
+    let mut row = Row::new(&request, AssetId::new(), sniffed, None, 0, String::new());
+    row.first = Work::Fetch;
+    Ok(insert_with_jobs(
+        &app.pool,
+        &app.queue,
         &request,
         &row,
-        &row.jobs(),
-        services.job_max_attempts,
+        app.config.job_max_attempts,
     )
-    .await?;
-    Ok(find_inserted(services.pool, request.account, id).await?)
-}
-
-async fn find_inserted(
-    pool: &Pool,
-    account: AccountId,
-    id: AssetId,
-) -> anyhow::Result<AssetRecord> {
-    db::assets::find(pool, account, id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("asset {id} vanished right after its insert"))
+    .await?)
 }
 
 /// A new row's values, decided before anything is written.
@@ -202,8 +213,8 @@ struct Row {
     size: u64,
     sha256: String,
     steps: Vec<Step>,
-    /// The job that takes a `processing` asset further.
-    first_job: JobKind,
+    /// The work that takes a `processing` asset further.
+    first: Work,
 }
 
 impl Row {
@@ -226,7 +237,7 @@ impl Row {
             size,
             sha256,
             steps: Vec::new(),
-            first_job: JobKind::Probe,
+            first: Work::Probe,
         };
         match verdict {
             Some(Verdict::Ready {
@@ -241,9 +252,7 @@ impl Row {
                 row.duration = duration;
                 row.technical = Some(technical);
             }
-            Some(
-                Verdict::Failed(message) | Verdict::Unsupported(message) | Verdict::Retry(message),
-            ) => {
+            Some(Verdict::Failed(message)) => {
                 row.status = AssetStatus::Failed;
                 row.error_message = Some(message);
             }
@@ -263,26 +272,18 @@ impl Row {
                 StepStatus::Pending
             })
     }
-
-    /// The jobs to enqueue with the row.
-    fn jobs(&self) -> Vec<JobKind> {
-        match self.status {
-            AssetStatus::Processing => vec![self.first_job],
-            AssetStatus::Ready => self.steps.iter().map(|s| JobKind::for_step(*s)).collect(),
-            AssetStatus::Failed => Vec::new(),
-        }
-    }
 }
 
 /// Inserts the row and its jobs in one transaction: both exist, or neither.
+/// Returns the row as committed, read before the workers are woken, so that
+/// the answer shows the state the asset was created in.
 async fn insert_with_jobs(
     pool: &Pool,
-    queue: &Queue,
+    queue: &assetd_queue::Queue,
     request: &NewAssetRequest,
     row: &Row,
-    jobs: &[JobKind],
     max_attempts: u32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<AssetRecord> {
     let new = NewAsset {
         id: row.id,
         account: request.account,
@@ -304,27 +305,24 @@ async fn insert_with_jobs(
     };
     let mut tx = pool.begin().await?;
     db::assets::insert(&mut tx, &new).await?;
-    for kind in jobs {
+    for work in work_for(row.status, row.first, &row.steps) {
         queue
-            .enqueue(&mut tx, &jobs::new_job(*kind, row.id, max_attempts))
+            .enqueue(&mut tx, &work.job(row.id, max_attempts))
             .await?;
     }
+    let inserted = db::assets::find(&mut *tx, request.account, row.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("asset {} vanished right after its insert", row.id))?;
     tx.commit().await?;
     queue.wake();
-    Ok(())
+    Ok(inserted)
 }
 
-/// Records the probe of a `processing` asset and, when it is ready, enqueues
+/// Records the verdict on a `processing` asset and, when it is ready, enqueues
 /// the steps it was asked for, in one transaction. False when the asset is gone
 /// or no longer processing (deleted, or finished by an earlier attempt).
-pub async fn finish_processing(
-    pool: &Pool,
-    queue: &Queue,
-    id: AssetId,
-    verdict: &Verdict,
-    max_attempts: u32,
-) -> anyhow::Result<bool> {
-    let mut tx = pool.begin().await?;
+pub async fn finish_processing(app: &App, id: AssetId, verdict: &Verdict) -> anyhow::Result<bool> {
+    let mut tx = app.pool.begin().await?;
     let requested = match verdict {
         Verdict::Ready {
             kind,
@@ -332,72 +330,24 @@ pub async fn finish_processing(
             duration,
             technical,
         } => db::assets::mark_ready(&mut tx, id, *kind, file_type, *duration, technical).await?,
-        Verdict::Failed(message) | Verdict::Unsupported(message) | Verdict::Retry(message) => {
-            db::assets::mark_failed(&mut tx, id, message)
-                .await?
-                .map(|_| Vec::new())
-        }
+        Verdict::Failed(message) => db::assets::mark_failed(&mut tx, id, message)
+            .await?
+            .map(|_| Vec::new()),
     };
     let Some(steps) = requested else {
         return Ok(false);
     };
     for step in steps {
-        queue
+        app.queue
             .enqueue(
                 &mut tx,
-                &jobs::new_job(JobKind::for_step(step), id, max_attempts),
+                &Work::for_step(step).job(id, app.config.job_max_attempts),
             )
             .await?;
     }
     tx.commit().await?;
-    queue.wake();
+    app.queue.wake();
     Ok(true)
-}
-
-/// What a delete came to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Deleted {
-    Yes,
-    NotFound,
-    /// Indexed assets reference it, and the delete was not forced.
-    InUse {
-        references: u64,
-    },
-}
-
-/// The one way an asset is deleted. In one transaction: with `force`, the
-/// references to it go first; then its row, in a statement that also checks
-/// that nothing references it (so a reference made concurrently either comes
-/// first and blocks the delete, or finds the asset gone); then its jobs are
-/// cancelled. After the commit its files go.
-pub async fn delete(
-    pool: &Pool,
-    storage: &Storage,
-    queue: &Queue,
-    account: AccountId,
-    id: AssetId,
-    force: bool,
-) -> anyhow::Result<Deleted> {
-    let mut tx = pool.begin().await?;
-    if force {
-        db::indexes::delete_references(&mut tx, account, id).await?;
-    }
-    if !db::assets::delete(&mut tx, account, id).await? {
-        tx.rollback().await?;
-        if db::assets::find(pool, account, id).await?.is_none() {
-            return Ok(Deleted::NotFound);
-        }
-        let references = db::indexes::count_references(pool, id).await?;
-        return Ok(Deleted::InUse { references });
-    }
-    queue.cancel_resource(&mut tx, &id.as_string()).await?;
-    tx.commit().await?;
-    // After the commit: a crash here leaves an orphan folder, which the start-up
-    // sweep removes; the reverse order could leave a row without its file.
-    if let Err(e) = storage.remove_asset(id).await {
-        tracing::warn!(asset = %id, error = %e, "could not remove the files of a deleted asset");
-    }
-    Ok(Deleted::Yes)
 }
 
 fn asset_kind(kind: MediaKind) -> AssetKind {
@@ -405,121 +355,5 @@ fn asset_kind(kind: MediaKind) -> AssetKind {
         MediaKind::Video => AssetKind::Video,
         MediaKind::Audio => AssetKind::Audio,
         MediaKind::Image => AssetKind::Image,
-    }
-}
-
-/// The probe in the platform's `technical_metadata` field names; absent values are left out.
-pub fn technical_metadata(probe: &Probe) -> Value {
-    let mut m = Map::new();
-    let mut put = |key: &str, value: Value| {
-        if !value.is_null() {
-            m.insert(key.to_string(), value);
-        }
-    };
-    put("file_size_bytes", probe.size_bytes.into());
-    put("file_mime_type", probe.mime_type.clone().into());
-    put(
-        "file_container_format",
-        probe.container_format.clone().into(),
-    );
-
-    if let Some(image) = &probe.image {
-        put("image_width", image.width.into());
-        put("image_height", image.height.into());
-        put("image_format", image.format.clone().into());
-        put("image_orientation", image.orientation.into());
-        put("has_alpha", image.has_alpha.into());
-        put("is_animated", image.is_animated.into());
-        put(
-            "storage_aspect_ratio",
-            aspect_ratio(image.width, image.height),
-        );
-        return Value::Object(m);
-    }
-
-    if let Some(v) = probe.video_streams.first() {
-        put("video_codec", v.codec.clone().into());
-        put("video_width", v.width.into());
-        put("video_height", v.height.into());
-        put("video_fps", v.fps.or(v.avg_fps).into());
-        put("video_duration_seconds", v.duration_seconds.into());
-        put("video_bitrate_bps", v.bitrate_bps.into());
-        put("storage_aspect_ratio", aspect_ratio(v.width, v.height));
-    }
-    if let Some(a) = probe.audio_streams.first() {
-        put("audio_codec", a.codec.clone().into());
-        put("audio_sample_rate", a.sample_rate.into());
-        put("audio_channels", a.channels.into());
-        put("audio_duration_seconds", a.duration_seconds.into());
-    }
-    put("has_audio", (!probe.audio_streams.is_empty()).into());
-    put(
-        "is_hdr",
-        probe.video_streams.iter().any(|v| v.is_hdr).into(),
-    );
-    put("total_video_streams", probe.video_streams.len().into());
-    put("total_audio_streams", probe.audio_streams.len().into());
-    put(
-        "video_streams",
-        probe
-            .video_streams
-            .iter()
-            .map(|v| {
-                compact(serde_json::json!({
-                    "index": v.index, "codec": v.codec, "width": v.width, "height": v.height,
-                    "fps": v.fps, "avg_fps": v.avg_fps, "duration_seconds": v.duration_seconds,
-                    "bitrate_bps": v.bitrate_bps, "rotation": v.rotation, "pixel_format": v.pixel_format,
-                    "bit_depth": v.bit_depth, "color_space": v.color_space,
-                    "color_transfer": v.color_transfer, "color_primaries": v.color_primaries,
-                }))
-            })
-            .collect(),
-    );
-    put(
-        "audio_streams",
-        probe
-            .audio_streams
-            .iter()
-            .map(|a| {
-                compact(serde_json::json!({
-                    "index": a.index, "codec": a.codec, "sample_rate": a.sample_rate,
-                    "channels": a.channels, "channel_layout": a.channel_layout,
-                    "bitrate_bps": a.bitrate_bps, "language": a.language,
-                    "duration_seconds": a.duration_seconds,
-                }))
-            })
-            .collect(),
-    );
-    Value::Object(m)
-}
-
-/// Drops the nulls of a JSON object: the wire leaves absent values out.
-fn compact(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
-        }
-        other => other,
-    }
-}
-
-/// Width over height, as the platform reports it (a number, e.g. 1.7778 for 16:9).
-fn aspect_ratio(width: u32, height: u32) -> Value {
-    if width == 0 || height == 0 {
-        return Value::Null;
-    }
-    let ratio = f64::from(width) / f64::from(height);
-    ((ratio * 10_000.0).round() / 10_000.0).into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn aspect_ratios_are_numbers() {
-        assert_eq!(aspect_ratio(1920, 1080), 1.7778);
-        assert_eq!(aspect_ratio(320, 240), 1.3333);
-        assert_eq!(aspect_ratio(0, 0), Value::Null);
     }
 }

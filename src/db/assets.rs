@@ -146,8 +146,9 @@ pub async fn insert(conn: &mut super::Connection, asset: &NewAsset<'_>) -> sqlx:
     Ok(())
 }
 
-pub async fn find(
-    pool: &Pool,
+/// An asset of this account; in a transaction or on the pool.
+pub async fn find<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
     account: AccountId,
     id: AssetId,
 ) -> sqlx::Result<Option<AssetRecord>> {
@@ -156,7 +157,7 @@ pub async fn find(
     ))
     .bind(account.as_string())
     .bind(id.as_string())
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?;
     row.map(AssetRecord::try_from).transpose()
 }
@@ -190,8 +191,8 @@ pub async fn step_status(pool: &Pool, id: AssetId, step: Step) -> sqlx::Result<O
 }
 
 /// Records a step's progress. False when the asset is gone (deleted meanwhile).
-pub async fn set_step(
-    pool: &Pool,
+pub async fn set_step<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
     id: AssetId,
     step: Step,
     status: StepStatus,
@@ -208,8 +209,27 @@ pub async fn set_step(
         .bind(error)
         .bind(super::now_millis())
         .bind(id.as_string())
-        .execute(pool)
+        .execute(executor)
         .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Puts a `failed` asset back to `processing` (its probe or download is to be
+/// tried again); its requested steps go back to `pending`. False when it is
+/// gone or not failed.
+pub async fn reopen(conn: &mut super::Connection, id: AssetId) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE assets SET status = 'processing', error_message = NULL, updated_at = ?,
+                hls_status = CASE WHEN hls_status IS NULL THEN NULL ELSE 'pending' END,
+                hls_error = NULL,
+                thumbnail_status = CASE WHEN thumbnail_status IS NULL THEN NULL ELSE 'pending' END,
+                thumbnail_error = NULL
+          WHERE id = ? AND status = 'failed'",
+    )
+    .bind(super::now_millis())
+    .bind(id.as_string())
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

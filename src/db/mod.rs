@@ -48,6 +48,5 @@ pub async fn connect(database_file: &Path) -> anyhow::Result<Pool> {
 
 /// Now, as stored: Unix milliseconds.
 pub fn now_millis() -> i64 {
-    let now = time::OffsetDateTime::now_utc();
-    (now.unix_timestamp_nanos() / 1_000_000) as i64
+    crate::domain::Timestamp::now().millis()
 }

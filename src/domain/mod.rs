@@ -5,12 +5,14 @@ mod asset;
 mod filename;
 mod ids;
 mod page;
+mod time;
 mod user_metadata;
 
 pub use asset::{AssetKind, AssetMethod, AssetStatus, Step, StepStatus};
 pub use filename::Filename;
 pub use ids::{AccountId, AssetId, IndexId, IndexedAssetId, KeyId};
 pub use page::{Page, PageLimit};
+pub use time::Timestamp;
 pub use user_metadata::UserMetadata;
 
 /// Why a raw value was refused; the HTTP layer names the parameter.

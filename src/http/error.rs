@@ -1,6 +1,5 @@
 //! The one error type of the HTTP layer, rendered as the JSON body of shared/API.md.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -91,24 +90,6 @@ impl From<sqlx::Error> for ApiError {
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         Self::Internal(anyhow::Error::new(e).context("file system"))
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(e: QueryRejection) -> Self {
-        Self::invalid("query", e.body_text())
-    }
-}
-
-impl From<axum_extra::extract::QueryRejection> for ApiError {
-    fn from(e: axum_extra::extract::QueryRejection) -> Self {
-        Self::invalid("query", e.body_text())
-    }
-}
-
-impl From<PathRejection> for ApiError {
-    fn from(e: PathRejection) -> Self {
-        Self::invalid("path", e.body_text())
     }
 }
 

@@ -2,21 +2,23 @@
 //! guard asset deletes. There is no model to run here, so an index is a named
 //! collection and an indexed asset is `ready` as soon as it is made.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::auth::Account;
 use super::error::ApiError;
+use super::extractors::{Json, Path, Query};
 use super::paging::{ListView, Paging};
-use super::{format_timestamp, AppState};
+use super::AppState;
 use crate::db;
 use crate::db::indexes::{IndexOrder, IndexRow, IndexedAssetRow, IndexedScope};
-use crate::domain::{AccountId, AssetId, AssetStatus, IndexId, IndexedAssetId, UserMetadata};
+use crate::domain::{
+    AccountId, AssetId, AssetStatus, IndexId, IndexedAssetId, Timestamp, UserMetadata,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,18 +36,6 @@ pub fn router() -> Router<AppState> {
             get(retrieve_indexed).delete(remove_indexed),
         )
         .route("/assets/{asset_id}/indexed-assets", get(list_by_asset))
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(e: JsonRejection) -> Self {
-        ApiError::invalid(
-            "body",
-            format!(
-                "it must be a JSON object of the documented shape ({})",
-                e.body_text()
-            ),
-        )
-    }
 }
 
 fn index_not_found(raw: &str) -> ApiError {
@@ -75,8 +65,8 @@ struct IndexView {
     addons: Value,
     video_count: i64,
     total_duration: f64,
-    created_at: String,
-    updated_at: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
 }
 
 impl From<IndexRow> for IndexView {
@@ -88,8 +78,8 @@ impl From<IndexRow> for IndexView {
             addons: serde_json::from_str(&row.addons).unwrap_or_else(|_| json!([])),
             video_count: row.video_count,
             total_duration: row.total_duration,
-            created_at: format_timestamp(row.created_at),
-            updated_at: format_timestamp(row.updated_at),
+            created_at: Timestamp::from_millis(row.created_at),
+            updated_at: Timestamp::from_millis(row.updated_at),
         }
     }
 }
@@ -133,9 +123,8 @@ fn check_models(models: &Value) -> Result<(), ApiError> {
 async fn create(
     State(state): State<AppState>,
     Account(account): Account,
-    body: Result<Json<CreateIndex>, JsonRejection>,
+    Json(body): Json<CreateIndex>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body?;
     let name = index_name(body.index_name)?;
     let models = body
         .models
@@ -179,9 +168,8 @@ fn descending(sort_option: Option<&str>) -> Result<bool, ApiError> {
 async fn list(
     State(state): State<AppState>,
     Account(account): Account,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Json<ListView<IndexView>>, ApiError> {
-    let Query(query) = query?;
     let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
     let by_updated = match query.sort_by.as_deref() {
         None | Some("created_at") => false,
@@ -237,9 +225,8 @@ async fn rename(
     State(state): State<AppState>,
     Account(account): Account,
     Path(raw): Path<String>,
-    body: Result<Json<RenameIndex>, JsonRejection>,
+    Json(body): Json<RenameIndex>,
 ) -> Result<StatusCode, ApiError> {
-    let Json(body) = body?;
     let name = index_name(body.index_name)?;
     if !db::indexes::rename_index(&state.pool, account, index_id(&raw)?, &name).await? {
         return Err(index_not_found(&raw));
@@ -267,9 +254,9 @@ struct IndexedAssetView {
     index_id: String,
     asset_id: String,
     status: String,
-    created_at: String,
-    updated_at: String,
-    indexed_at: String,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    indexed_at: Timestamp,
     system_metadata: Value,
 }
 
@@ -295,10 +282,10 @@ impl From<IndexedAssetRow> for IndexedAssetView {
             index_id: row.index_id,
             asset_id: row.asset_id,
             status: row.status,
-            created_at: format_timestamp(row.created_at),
-            updated_at: format_timestamp(row.updated_at),
+            created_at: Timestamp::from_millis(row.created_at),
+            updated_at: Timestamp::from_millis(row.updated_at),
             // Nothing to index here: an indexed asset is ready when it is made.
-            indexed_at: format_timestamp(row.created_at),
+            indexed_at: Timestamp::from_millis(row.created_at),
             system_metadata: system,
         }
     }
@@ -315,9 +302,8 @@ async fn create_indexed(
     State(state): State<AppState>,
     Account(account): Account,
     Path(raw_index): Path<String>,
-    body: Result<Json<CreateIndexed>, JsonRejection>,
+    Json(body): Json<CreateIndexed>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Json(body) = body?;
     let index = index_id(&raw_index)?;
     let raw_asset = body
         .asset_id
@@ -384,9 +370,8 @@ async fn list_indexed(
     State(state): State<AppState>,
     Account(account): Account,
     Path(raw_index): Path<String>,
-    query: Result<Query<IndexedListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<IndexedListQuery>,
 ) -> Result<Json<ListView<IndexedAssetView>>, ApiError> {
-    let Query(query) = query?;
     let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
     let index = index_id(&raw_index)?;
     find_index(&state, account, &raw_index).await?;
@@ -442,9 +427,8 @@ async fn list_by_asset(
     State(state): State<AppState>,
     Account(account): Account,
     Path(raw_asset): Path<String>,
-    query: Result<Query<IndexedListQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<IndexedListQuery>,
 ) -> Result<Json<ListView<IndexedAssetSummary>>, ApiError> {
-    let Query(query) = query?;
     let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
     let asset = AssetId::parse(&raw_asset).map_err(|_| asset_not_found(&raw_asset))?;
     if db::assets::find(&state.pool, account, asset)

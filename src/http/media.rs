@@ -3,7 +3,7 @@
 //! conditional GET; long caching, since a file never changes once published.
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,10 +12,12 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::error::ApiError;
+use super::extractors::Path;
 use super::AppState;
 use crate::db;
-use crate::domain::{AssetId, Step, StepStatus};
+use crate::domain::{AssetId, StepStatus};
 use crate::signing::{now_secs, Denied};
+use crate::storage::{AssetFile, PublishedFile};
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -27,33 +29,6 @@ pub fn router() -> Router<AppState> {
 impl From<Denied> for ApiError {
     fn from(denied: Denied) -> Self {
         ApiError::Forbidden(denied.to_string())
-    }
-}
-
-/// What a media path may name: the thumbnail, or one plain file of the HLS folder.
-fn step_of(file: &str) -> Option<Step> {
-    if file == "thumb.jpg" {
-        return Some(Step::Thumbnail);
-    }
-    let name = file.strip_prefix("hls/")?;
-    let plain = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    plain.then_some(Step::Hls)
-}
-
-fn content_type(file: &str) -> &'static str {
-    match file.rsplit('.').next() {
-        Some("m3u8") => "application/vnd.apple.mpegurl",
-        Some("ts") => "video/mp2t",
-        Some("m4s") => "video/iso.segment",
-        Some("mp4") => "video/mp4",
-        Some("aac") => "audio/aac",
-        Some("jpg") => "image/jpeg",
-        Some("png") => "image/png",
-        _ => "application/octet-stream",
     }
 }
 
@@ -69,25 +44,18 @@ async fn serve(
         .map_err(|_| ApiError::from(Denied::BadSignature))?;
     state.signer.verify(id, expires, &signature, now_secs())?;
 
-    let step = step_of(&file).ok_or_else(not_found)?;
+    let asset_file = AssetFile::parse_served(&file).ok_or_else(not_found)?;
     // A deleted asset, or a step not (or no longer) ready, has no files to serve.
-    let status = db::assets::step_status(&state.pool, id, step).await?;
+    let status = db::assets::step_status(&state.pool, id, asset_file.step()).await?;
     if status != Some(StepStatus::Ready) {
         return Err(not_found());
     }
-    let path = state.storage.asset_dir(id).join(&file);
-    let Ok(meta) = tokio::fs::metadata(&path).await else {
-        return Err(not_found());
-    };
-    if !meta.is_file() {
-        return Err(not_found());
-    }
-    let modified = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos());
-    let etag = format!("\"{:x}-{:x}\"", meta.len(), modified);
+    let published = state
+        .storage
+        .published(id, &asset_file)
+        .await
+        .ok_or_else(not_found)?;
+    let etag = published.etag();
     let etag_value = HeaderValue::from_str(&etag).map_err(anyhow::Error::from)?;
 
     let if_none_match = request
@@ -106,40 +74,19 @@ async fn serve(
             .into_response());
     }
 
-    let mut response =
-        ServeFile::new_with_mime(&path, &content_type(&file).parse().expect("valid MIME"))
-            .oneshot(request)
-            .await
-            .map_err(anyhow::Error::from)?
-            .map(Body::new);
+    let mut response = ServeFile::new_with_mime(
+        &published.path,
+        &published.content_type.parse().expect("valid MIME"),
+    )
+    .oneshot(request)
+    .await
+    .map_err(anyhow::Error::from)?
+    .map(Body::new);
     let headers = response.headers_mut();
     headers.insert(header::ETAG, etag_value);
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400, immutable"),
+        HeaderValue::from_static(PublishedFile::CACHE_CONTROL),
     );
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_published_files_can_be_named() {
-        assert_eq!(step_of("thumb.jpg"), Some(Step::Thumbnail));
-        assert_eq!(step_of("hls/master.m3u8"), Some(Step::Hls));
-        assert_eq!(step_of("hls/seg_00001.ts"), Some(Step::Hls));
-        for bad in [
-            "original",
-            "hls/../original",
-            "hls/",
-            "hls/.hidden",
-            "hls/a/b.ts",
-            "../secret",
-            "thumb.jpg.part-1",
-        ] {
-            assert_eq!(step_of(bad), None, "{bad}");
-        }
-    }
 }

@@ -2,14 +2,15 @@
 
 mod assets;
 mod auth;
-pub mod error;
+mod error;
+mod extractors;
 mod health;
 mod indexes;
 mod media;
 mod paging;
-pub mod rate_limit;
+mod public_base;
+mod rate_limit;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
@@ -20,32 +21,18 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::config::ServeConfig;
-use crate::db::Pool;
-use crate::fetch::UrlFetcher;
-use crate::media::MediaRunner;
-use crate::signing::UrlSigner;
-use crate::storage::Storage;
+pub use crate::app::AppState;
 use error::ApiError;
 
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<ServeConfig>,
-    pub pool: Pool,
-    pub storage: Storage,
-    pub media: MediaRunner,
-    pub fetcher: UrlFetcher,
-    pub signer: UrlSigner,
-    pub queue: assetd_queue::Queue,
-    /// None when uploads are not rate-limited.
-    pub create_limiter: Option<Arc<rate_limit::CreateLimiter>>,
-}
-
 pub fn router(state: AppState) -> Router {
+    let limiter = rate_limit::CreateLimiter::new(
+        state.config.rate_limit_per_minute,
+        state.config.rate_limit_burst,
+    );
     Router::new()
         .nest(
             "/v1.3",
-            assets::router(state.clone()).merge(indexes::router()),
+            assets::router(&state, limiter).merge(indexes::router()),
         )
         .merge(health::router())
         .merge(media::router())
@@ -91,26 +78,4 @@ async fn route_not_found(method: Method, uri: Uri) -> ApiError {
 
 async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed(method.to_string())
-}
-
-/// The wire form of a stored time: RFC 3339, UTC, whole seconds.
-pub fn format_timestamp(millis: i64) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        assert_eq!(super::format_timestamp(0), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            super::format_timestamp(1_795_600_925_999),
-            "2026-11-25T10:02:05Z"
-        );
-    }
 }

@@ -6,6 +6,7 @@
 //! 429 with `Retry-After`.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{FromRequestParts, Request, State};
@@ -86,13 +87,10 @@ fn whole_seconds(d: Duration) -> u64 {
 
 /// Middleware on the assets route; only POST is limited.
 pub async fn limit_creates(
-    State(state): State<AppState>,
+    State((state, limiter)): State<(AppState, Arc<CreateLimiter>)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(limiter) = state.create_limiter.clone() else {
-        return next.run(request).await;
-    };
     if request.method() != Method::POST {
         return next.run(request).await;
     }

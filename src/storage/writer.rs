@@ -1,181 +1,26 @@
-//! The data directory: temporary uploads, per-asset folders, atomic moves, sweeps.
-//!
-//! Layout: `tmp/` holds uploads in flight (`<random>.part`); `assets/<shard>/<id>/`
-//! holds one asset (`original` now, derived files later). Paths are built only from
-//! server-made ids, never from anything a client sent.
+//! The one writer for every inbound byte stream (a direct upload, a URL
+//! download within the request or in a job): capped at the size limit while
+//! bytes arrive (the only place the limit is enforced), hashed (SHA-256) on the
+//! way, with memory bounded by a short pipeline, and resumable for downloads.
 
-use std::io;
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
-
-use std::io::Write;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-
-use crate::domain::AssetId;
 
 /// How many leading bytes of an upload are kept for content sniffing.
 pub const HEAD_LEN: usize = 8192;
 
 const WRITE_BUFFER: usize = 256 * 1024;
 
-#[derive(Debug, Clone)]
-pub struct Storage {
-    root: PathBuf,
-}
-
-impl Storage {
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+/// Refuses `more` bytes after `size` when together they pass `limit`.
+pub(super) fn check_limit(size: u64, more: u64, limit: u64) -> Result<(), UploadError> {
+    if size.saturating_add(more) > limit {
+        return Err(UploadError::TooLarge { limit });
     }
-
-    pub async fn prepare(&self) -> io::Result<()> {
-        tokio::fs::create_dir_all(self.tmp_dir()).await?;
-        tokio::fs::create_dir_all(self.assets_dir()).await
-    }
-
-    pub fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
-    }
-
-    fn assets_dir(&self) -> PathBuf {
-        self.root.join("assets")
-    }
-
-    pub fn asset_dir(&self, id: AssetId) -> PathBuf {
-        self.assets_dir().join(id.shard()).join(id.as_string())
-    }
-
-    pub fn original_path(&self, id: AssetId) -> PathBuf {
-        self.asset_dir(id).join("original")
-    }
-
-    /// The thumbnail, once made.
-    pub fn thumbnail_path(&self, id: AssetId) -> PathBuf {
-        self.asset_dir(id).join("thumb.jpg")
-    }
-
-    /// The HLS folder (`master.m3u8`, `index.m3u8`, segments), once made.
-    pub fn hls_dir(&self, id: AssetId) -> PathBuf {
-        self.asset_dir(id).join("hls")
-    }
-
-    /// A fresh name inside the asset's folder for a file or folder in the making
-    /// (`<final name>.part-<random>`); renamed onto the final name when complete.
-    pub fn partial_path(&self, id: AssetId, final_name: &str) -> PathBuf {
-        self.asset_dir(id).join(format!(
-            "{final_name}{PARTIAL_MARK}{}",
-            uuid::Uuid::new_v4().simple()
-        ))
-    }
-
-    /// Removes the partial copies of `final_name` that an interrupted step left.
-    pub async fn remove_partials(&self, id: AssetId, final_name: &str) -> io::Result<()> {
-        let prefix = format!("{final_name}{PARTIAL_MARK}");
-        let mut entries = match tokio::fs::read_dir(self.asset_dir(id)).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        while let Some(entry) = entries.next_entry().await? {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                remove_path(&entry.path()).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves a finished file or folder onto its final name, replacing an older one
-    /// (a step that is run again).
-    pub async fn publish(&self, partial: &Path, final_path: &Path) -> io::Result<()> {
-        if tokio::fs::metadata(final_path).await.is_ok() {
-            remove_path(final_path).await?;
-        }
-        tokio::fs::rename(partial, final_path).await
-    }
-
-    /// A new temporary file that counts, hashes and caps what is written to it.
-    pub async fn begin_upload(&self, limit: u64) -> io::Result<UploadWriter> {
-        let temp = TempFile::new(
-            self.tmp_dir()
-                .join(format!("{}.part", uuid::Uuid::new_v4().simple())),
-        );
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(temp.path())
-            .await?
-            .into_std()
-            .await;
-        Ok(UploadWriter::start(temp, file, limit))
-    }
-
-    /// Moves a finished upload into the asset's folder. The returned guard removes
-    /// the folder again unless [`StoredAsset::keep`] is called once the row exists.
-    pub async fn store(&self, upload: Upload, id: AssetId) -> io::Result<StoredAsset> {
-        let dir = self.asset_dir(id);
-        tokio::fs::create_dir_all(&dir).await?;
-        let guard = StoredAsset { dir: Some(dir) };
-        tokio::fs::rename(upload.temp.path(), self.original_path(id)).await?;
-        upload.temp.disarm();
-        Ok(guard)
-    }
-
-    /// Removes every file of an asset; a folder that is already gone is fine.
-    pub async fn remove_asset(&self, id: AssetId) -> io::Result<()> {
-        match tokio::fs::remove_dir_all(self.asset_dir(id)).await {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// Deletes what uploads interrupted by a crash left in `tmp/`. Start-up only.
-    pub async fn sweep_tmp(&self) -> io::Result<Vec<PathBuf>> {
-        let mut removed = Vec::new();
-        let mut entries = tokio::fs::read_dir(self.tmp_dir()).await?;
-        while let Some(entry) = entries.next_entry().await? {
-            let path = entry.path();
-            remove_path(&path).await?;
-            removed.push(path);
-        }
-        Ok(removed)
-    }
-
-    /// Every asset folder on disk, as (folder name, path). Names that are not asset
-    /// ids are returned too, so that the sweep can remove them.
-    pub async fn asset_folders(&self) -> io::Result<Vec<(String, PathBuf)>> {
-        let mut found = Vec::new();
-        let mut shards = tokio::fs::read_dir(self.assets_dir()).await?;
-        while let Some(shard) = shards.next_entry().await? {
-            if !shard.file_type().await?.is_dir() {
-                continue;
-            }
-            let mut assets = tokio::fs::read_dir(shard.path()).await?;
-            while let Some(asset) = assets.next_entry().await? {
-                found.push((
-                    asset.file_name().to_string_lossy().into_owned(),
-                    asset.path(),
-                ));
-            }
-        }
-        Ok(found)
-    }
-}
-
-const PARTIAL_MARK: &str = ".part-";
-
-/// Removes a file or a folder with what it holds; already gone is fine.
-pub async fn remove_path(path: &Path) -> io::Result<()> {
-    let result = match tokio::fs::symlink_metadata(path).await {
-        Ok(meta) if meta.is_dir() => tokio::fs::remove_dir_all(path).await,
-        Ok(_) => tokio::fs::remove_file(path).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// A file that is deleted when dropped unless disarmed. Dropping runs on every
@@ -189,6 +34,11 @@ pub struct TempFile {
 impl TempFile {
     fn new(path: PathBuf) -> Self {
         Self { path, armed: true }
+    }
+
+    /// A file that stays when dropped (a download that a later attempt resumes).
+    fn kept(path: PathBuf) -> Self {
+        Self { path, armed: false }
     }
 
     pub fn path(&self) -> &Path {
@@ -207,28 +57,6 @@ impl Drop for TempFile {
                 if e.kind() != io::ErrorKind::NotFound {
                     tracing::warn!(path = %self.path.display(), error = %e, "could not remove temporary file");
                 }
-            }
-        }
-    }
-}
-
-/// An asset folder that is removed on drop until its database row exists.
-#[derive(Debug)]
-pub struct StoredAsset {
-    dir: Option<PathBuf>,
-}
-
-impl StoredAsset {
-    pub fn keep(mut self) {
-        self.dir = None;
-    }
-}
-
-impl Drop for StoredAsset {
-    fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(path = %dir.display(), error = %e, "could not remove unfinished asset folder");
             }
         }
     }
@@ -309,10 +137,58 @@ pub struct UploadWriter {
 }
 
 impl UploadWriter {
-    fn start(temp: TempFile, file: std::fs::File, limit: u64) -> Self {
+    /// A new file at `path`, removed when dropped unless published.
+    pub(super) async fn create(path: PathBuf, limit: u64) -> io::Result<Self> {
+        let temp = TempFile::new(path);
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(temp.path())
+            .await?
+            .into_std()
+            .await;
+        Ok(Self::start(temp, file, 0, Vec::new(), limit))
+    }
+
+    /// Continues the file at `path` after its first `keep` bytes (cutting off
+    /// anything beyond them), which are hashed again so that the digest covers
+    /// the whole file. The file stays when the writer is dropped.
+    pub(super) async fn resume(path: PathBuf, keep: u64, limit: u64) -> io::Result<Self> {
+        let temp = TempFile::kept(path);
+        let opened = temp.path().to_path_buf();
+        let (file, head) = tokio::task::spawn_blocking(move || {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(opened)?;
+            file.set_len(keep)?;
+            let mut head = Vec::with_capacity(HEAD_LEN);
+            (&mut file).take(HEAD_LEN as u64).read_to_end(&mut head)?;
+            file.rewind()?;
+            Ok::<_, io::Error>((file, head))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(Self::start(temp, file, keep, head, limit))
+    }
+
+    /// Starts the disk thread on `file`, whose first `kept` bytes are already there.
+    fn start(
+        temp: TempFile,
+        mut file: std::fs::File,
+        kept: u64,
+        head: Vec<u8>,
+        limit: u64,
+    ) -> Self {
         let (to_disk, mut from_net) = mpsc::channel::<DiskMessage>(PIPELINE_CHUNKS);
         let disk = tokio::task::spawn_blocking(move || {
             let mut hasher = Sha256::new();
+            if kept > 0 {
+                io::copy(&mut (&mut file).take(kept), &mut hasher)?;
+            }
+            file.seek(io::SeekFrom::Start(kept))?;
             let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
             let mut early_sync = EarlySync::default();
             while let Some(message) = from_net.blocking_recv() {
@@ -331,15 +207,17 @@ impl UploadWriter {
                     }
                 }
             }
+            // Abandoned: what was sent stays written (a download resumes from it).
+            out.flush()?;
             Ok(None)
         });
         Self {
             temp,
             to_disk,
             disk,
-            size: 0,
+            size: kept,
             limit,
-            head: Vec::with_capacity(HEAD_LEN),
+            head,
         }
     }
 
@@ -360,10 +238,7 @@ impl UploadWriter {
 
     /// Refuses early when `more` bytes would not fit (a declared Content-Length).
     pub fn ensure_fits(&self, more: u64) -> Result<(), UploadError> {
-        if self.size.saturating_add(more) > self.limit {
-            return Err(UploadError::TooLarge { limit: self.limit });
-        }
-        Ok(())
+        check_limit(self.size, more, self.limit)
     }
 
     async fn disk_error(&mut self) -> io::Error {
@@ -372,6 +247,22 @@ impl UploadWriter {
             Ok(Ok(_)) => io::Error::other("the upload's disk thread stopped early"),
             Err(e) => io::Error::other(e),
         }
+    }
+
+    /// Stops writing, once what was sent so far is written: a download keeps
+    /// it for the next attempt, an upload in `tmp/` is removed.
+    pub async fn abandon(self) {
+        let Self {
+            temp,
+            to_disk,
+            disk,
+            ..
+        } = self;
+        drop(to_disk);
+        if let Ok(Err(e)) = disk.await {
+            tracing::warn!(error = %e, "an abandoned upload could not be written out");
+        }
+        drop(temp);
     }
 
     /// Waits until every byte is written and synced, and returns the upload.
@@ -404,6 +295,13 @@ pub struct Upload {
 }
 
 impl Upload {
+    /// Moves the finished file onto `target` (atomic: a reader never sees half of it).
+    pub(super) async fn publish(self, target: &Path) -> io::Result<()> {
+        tokio::fs::rename(self.temp.path(), target).await?;
+        self.temp.disarm();
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         self.temp.path()
     }
@@ -424,15 +322,16 @@ impl Upload {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Storage;
     use super::*;
 
     #[tokio::test]
     async fn upload_counts_hashes_and_cleans_up() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::new(dir.path());
+        let storage = Storage::new(dir.path(), 10);
         storage.prepare().await.unwrap();
 
-        let mut writer = storage.begin_upload(10).await.unwrap();
+        let mut writer = storage.begin_upload().await.unwrap();
         writer.write(Bytes::from_static(b"hello")).await.unwrap();
         let upload = writer.finish().await.unwrap();
         assert_eq!(upload.size(), 5);
@@ -445,43 +344,40 @@ mod tests {
         drop(upload);
         assert!(!path.exists(), "a dropped upload must not stay in tmp/");
 
-        let mut writer = storage.begin_upload(4).await.unwrap();
+        let mut writer = storage.begin_upload().await.unwrap();
+        writer.write(Bytes::from_static(b"hello")).await.unwrap();
         assert!(matches!(
-            writer.write(Bytes::from_static(b"hello")).await,
-            Err(UploadError::TooLarge { limit: 4 })
+            writer.write(Bytes::from_static(b"world!")).await,
+            Err(UploadError::TooLarge { limit: 10 })
         ));
         drop(writer);
-        assert!(storage.sweep_tmp().await.unwrap().is_empty());
+        assert_eq!(storage.sweep_tmp().await.unwrap(), 0);
     }
 
     #[tokio::test]
-    async fn stored_asset_is_removed_unless_kept() {
+    async fn a_resumed_download_hashes_the_whole_file() {
         let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::new(dir.path());
-        storage.prepare().await.unwrap();
-        let id = AssetId::new();
+        let storage = Storage::new(dir.path(), 100);
+        let id = crate::domain::AssetId::new();
 
-        let mut writer = storage.begin_upload(100).await.unwrap();
-        writer.write(Bytes::from_static(b"data")).await.unwrap();
-        let guard = storage
-            .store(writer.finish().await.unwrap(), id)
-            .await
-            .unwrap();
-        assert!(storage.original_path(id).exists());
-        drop(guard);
-        assert!(!storage.asset_dir(id).exists());
+        let mut writer = storage.continue_download(id, 0).await.unwrap();
+        writer.write(Bytes::from_static(b"hel")).await.unwrap();
+        writer.write(Bytes::from_static(b"XX")).await.unwrap();
+        writer.abandon().await; // an attempt that failed: what it wrote stays
+        assert_eq!(storage.downloaded_so_far(id).await, 5);
 
-        let mut writer = storage.begin_upload(100).await.unwrap();
-        writer.write(Bytes::from_static(b"data")).await.unwrap();
-        storage
-            .store(writer.finish().await.unwrap(), id)
-            .await
-            .unwrap()
-            .keep();
-        assert_eq!(std::fs::read(storage.original_path(id)).unwrap(), b"data");
-        assert_eq!(storage.asset_folders().await.unwrap().len(), 1);
-        storage.remove_asset(id).await.unwrap();
-        storage.remove_asset(id).await.unwrap();
-        assert!(storage.asset_folders().await.unwrap().is_empty());
+        // The origin resumes after 3 bytes: the rest is cut off and replaced.
+        let mut writer = storage.continue_download(id, 3).await.unwrap();
+        writer.write(Bytes::from_static(b"lo")).await.unwrap();
+        let upload = writer.finish().await.unwrap();
+        assert_eq!(upload.size(), 5);
+        assert_eq!(upload.head(), b"hello");
+        assert_eq!(
+            upload.sha256(),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        storage.store_for_existing(upload, id).await.unwrap();
+        assert_eq!(std::fs::read(storage.original_path(id)).unwrap(), b"hello");
+        assert_eq!(storage.downloaded_so_far(id).await, 0);
     }
 }

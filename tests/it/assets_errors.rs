@@ -158,3 +158,41 @@ async fn an_upload_cut_off_mid_body_leaves_nothing() {
     drop(stream);
     app.assert_nothing_left(0).await;
 }
+
+#[tokio::test]
+async fn undecodable_path_segments_are_json_errors_on_every_route() {
+    let app = TestApp::spawn().await;
+    let idx = "0193a1b2c3d4e5f60718293a4b5c6d7e";
+    for path in [
+        "/v1.3/assets/%FF".to_string(),
+        "/v1.3/assets/%FF/indexed-assets".to_string(),
+        "/v1.3/indexes/%FF".to_string(),
+        format!("/v1.3/indexes/{idx}/indexed-assets/%C3%28"),
+        "/media/%FF/1/2/thumb.jpg".to_string(),
+    ] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .header("x-api-key", &app.key)
+            .send()
+            .await
+            .unwrap();
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(content_type, "application/json", "{path}");
+        let (status, body) = crate::common::json_of(response).await;
+        let message = assert_error(status, &body, 400, "parameter_invalid");
+        assert!(message.contains("path"), "{path}: {message}");
+    }
+    let response = app
+        .client
+        .delete(app.url("/assets/%FF"))
+        .header("x-api-key", &app.key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = crate::common::json_of(response).await;
+    assert_error(status, &body, 400, "parameter_invalid");
+}

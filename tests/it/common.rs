@@ -38,7 +38,8 @@ impl TestApp {
     async fn start(data_dir: TempDir, key: String, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(BIN);
         command
-            .args(["serve", "--bind", "127.0.0.1:0"])
+            .arg("serve")
+            .env("ASSETD_BIND", "127.0.0.1:0")
             .env("ASSETD_DATA_DIR", data_dir.path())
             .env("ASSETD_API_KEY", &key)
             .env("ASSETD_ALLOW_PRIVATE_URLS", "true")
@@ -65,7 +66,8 @@ impl TestApp {
         let base = line
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
+            // Bound to all interfaces, the server is called on loopback.
+            .replace("0.0.0.0", "127.0.0.1");
         Self {
             base,
             key,

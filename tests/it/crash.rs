@@ -112,3 +112,120 @@ async fn hls_half_written_at_a_crash_is_never_served_and_is_made_again() {
         "the whole stream plays: {played} s"
     );
 }
+
+/// Runs `assetd ARGS...` on the app's data dir (as an operator would, while
+/// the server runs) and returns what it printed.
+fn assetd_command(app: &TestApp, args: &[&str]) -> String {
+    let out = std::process::Command::new(crate::common::BIN)
+        .args(args)
+        .env("ASSETD_DATA_DIR", app.data_dir.path())
+        .output()
+        .expect("run assetd");
+    assert!(
+        out.status.success(),
+        "assetd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Waits until some step of these assets is being made, so that a kill lands
+/// in the middle of real media work.
+async fn wait_for_running_step(app: &TestApp, ids: &[String]) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline {
+        for id in ids {
+            let (_, asset) = app.get(&format!("/assets/{id}")).await;
+            if asset["hls"]["status"] == "processing"
+                || asset["thumbnail"]["status"] == "processing"
+            {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_server_killed_again_and_again_mid_job_loses_no_valid_asset() {
+    // One attempt: before interruptions were counted apart, the second kill of
+    // a running job failed it.
+    let env = [
+        ("ASSETD_JOB_LEASE_SECS", "1"),
+        ("ASSETD_JOB_MAX_ATTEMPTS", "1"),
+    ];
+    let mut app = TestApp::spawn_with(&env).await;
+    let mut ids = Vec::new();
+    for name in ["slow.avi", "clip.mp4", "tone.mp3"] {
+        let form = direct_form(&fixtures().path(name))
+            .text("enable_hls", "true")
+            .text("enable_thumbnail", "true");
+        let (status, created) = app.create(form).await;
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["_id"].as_str().unwrap().to_string());
+    }
+    let mut kills_mid_job = 0;
+    for _ in 0..12 {
+        if wait_for_running_step(&app, &ids).await {
+            kills_mid_job += 1;
+        }
+        app = kill_and_restart(app, &env).await;
+    }
+    assert!(
+        kills_mid_job >= 3,
+        "only {kills_mid_job} kills landed mid-job"
+    );
+    for id in &ids {
+        let asset = wait_until_settled(&app, id).await;
+        assert_eq!(asset["status"], "ready", "{asset}");
+        assert_eq!(asset["hls"]["status"], "ready", "{asset}");
+        assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
+    }
+    let listed = assetd_command(&app, &["jobs", "list"]);
+    assert_eq!(
+        listed.lines().count(),
+        1,
+        "no job is left, failed or not: {listed}"
+    );
+}
+
+#[tokio::test]
+async fn failed_jobs_are_retried_by_the_operator_while_the_server_runs() {
+    // No interruption allowed: a kill mid-transcode fails the HLS job for real.
+    let env = [
+        ("ASSETD_JOB_LEASE_SECS", "1"),
+        ("ASSETD_JOB_MAX_INTERRUPTIONS", "0"),
+    ];
+    let app = TestApp::spawn_with(&env).await;
+    let form = direct_form(&fixtures().path("slow.avi")).text("enable_hls", "true");
+    let (_, created) = app.create(form).await;
+    let id = created["_id"].as_str().unwrap().to_string();
+    assert!(wait_for_running_step(&app, std::slice::from_ref(&id)).await);
+    let app = kill_and_restart(app, &env).await;
+    let failed = wait_until_settled(&app, &id).await;
+    assert_eq!(failed["hls"]["status"], "error", "{failed}");
+    assert!(
+        failed["hls"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{failed}"
+    );
+    let listed = assetd_command(&app, &["jobs", "list"]);
+    assert!(
+        listed.contains("failed") && listed.contains(&id),
+        "{listed}"
+    );
+
+    let said = assetd_command(&app, &["jobs", "retry", "--asset", &id]);
+    assert!(said.contains("1 failed job(s) queued again"), "{said}");
+    let asset = wait_until_settled(&app, &id).await;
+    assert_eq!(asset["hls"]["status"], "ready", "{asset}");
+    assert!(asset["hls"].get("error").is_none(), "{asset}");
+    let manifest = asset["hls"]["manifest_url"].as_str().unwrap();
+    assert!((played_seconds(manifest) - 10.0).abs() < 0.5);
+
+    let said = assetd_command(&app, &["jobs", "retry", "--all-failed"]);
+    assert!(said.contains("0 failed job(s) queued again"), "{said}");
+}

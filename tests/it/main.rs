@@ -13,6 +13,7 @@ mod media_matrix;
 mod media_steps;
 mod openapi;
 mod origin;
+mod public_urls;
 mod rate_limit;
 mod server;
 mod url_ingest;

@@ -1,0 +1,29 @@
+//! The one context that HTTP handlers and job handlers share: configuration,
+//! the database, file storage, the media runner, the job queue, the URL
+//! fetcher and the media-URL signer. Built once by `startup`.
+
+use std::sync::Arc;
+
+use assetd_queue::Queue;
+
+use crate::config::ServeConfig;
+use crate::db::Pool;
+use crate::fetch::UrlFetcher;
+use crate::media_child::MediaRunner;
+use crate::signing::UrlSigner;
+use crate::storage::Storage;
+
+pub struct App {
+    pub config: ServeConfig,
+    pub pool: Pool,
+    pub storage: Storage,
+    pub media: MediaRunner,
+    pub queue: Queue,
+    pub fetcher: UrlFetcher,
+    pub signer: UrlSigner,
+    /// This server's own address (`http://ADDR/`), for a request without a Host.
+    pub listen_url: url::Url,
+}
+
+/// What axum's `State` and the job handlers hold.
+pub type AppState = Arc<App>;

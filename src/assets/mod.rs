@@ -1,0 +1,14 @@
+//! The asset lifecycle: taking a new asset in (direct upload and URL), the
+//! verdict of its probe, which background work it needs, and its delete.
+//! Called by `http` and by `jobs`; never calls either.
+
+mod delete;
+mod ingest;
+mod plan;
+mod retry;
+mod technical;
+
+pub use delete::{delete, Deleted};
+pub use ingest::{finish_processing, ingest, ingest_url, IngestError, NewAssetRequest, Verdict};
+pub use plan::{asset_of, Work};
+pub use retry::{retry_failed, RetryScope};

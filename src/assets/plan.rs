@@ -1,0 +1,124 @@
+//! Which background work an asset needs. Each kind of work is a job kind in
+//! the queue; `jobs` registers one handler per kind. The plan lives here so
+//! that the lifecycle can enqueue work in the same transaction as the rows it
+//! is about without knowing how the work is done.
+
+use std::time::Duration;
+
+use assetd_queue::{Job, NewJob};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AssetId, AssetStatus, Step};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Probe a stored file that was too large to probe within its upload.
+    Probe,
+    /// Download a URL's file that was too large (or of unknown size) to fetch within the request.
+    Fetch,
+    Thumbnail,
+    Hls,
+}
+
+impl Work {
+    /// The job kind in the queue.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Probe => "probe",
+            Self::Fetch => "fetch",
+            Self::Thumbnail => "thumbnail",
+            Self::Hls => "hls",
+        }
+    }
+
+    /// The work a job kind stands for; None for a kind this version does not know.
+    pub fn from_kind(kind: &str) -> Option<Self> {
+        [Self::Probe, Self::Fetch, Self::Thumbnail, Self::Hls]
+            .into_iter()
+            .find(|work| work.kind() == kind)
+    }
+
+    pub fn for_step(step: Step) -> Self {
+        match step {
+            Step::Thumbnail => Self::Thumbnail,
+            Step::Hls => Self::Hls,
+        }
+    }
+
+    /// This work for `asset`, to enqueue with the asset's row.
+    pub fn job(self, asset: AssetId, max_attempts: u32) -> NewJob {
+        NewJob {
+            kind: self.kind().to_string(),
+            payload: serde_json::to_string(&AssetPayload {
+                asset_id: asset.as_string(),
+            })
+            .expect("a payload always serialises"),
+            resource: Some(asset.as_string()),
+            max_attempts,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Every job is about one asset.
+#[derive(Debug, Serialize, Deserialize)]
+struct AssetPayload {
+    asset_id: String,
+}
+
+/// The asset a claimed job is about; None for a payload this version cannot read.
+pub fn asset_of(job: &Job) -> Option<AssetId> {
+    let payload: AssetPayload = serde_json::from_str(&job.payload).ok()?;
+    AssetId::parse(&payload.asset_id).ok()
+}
+
+/// The work to enqueue with a new or updated row: a `processing` asset waits
+/// for `first` (its probe or its download); a ready one for the steps asked
+/// for; a failed one for nothing.
+pub fn work_for(status: AssetStatus, first: Work, steps: &[Step]) -> Vec<Work> {
+    match status {
+        AssetStatus::Processing => vec![first],
+        AssetStatus::Ready => steps.iter().map(|s| Work::for_step(*s)).collect(),
+        AssetStatus::Failed => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_carry_their_asset() {
+        let id = AssetId::new();
+        let new = Work::Hls.job(id, 3);
+        assert_eq!(new.kind, "hls");
+        assert_eq!(new.resource.as_deref(), Some(id.as_string().as_str()));
+        let claimed = Job {
+            id: 1,
+            kind: new.kind,
+            payload: new.payload,
+            resource: new.resource,
+            attempt: 1,
+            max_attempts: 3,
+            interruptions: 0,
+            lease_owner: "x".into(),
+        };
+        assert_eq!(asset_of(&claimed), Some(id));
+        assert_eq!(Work::from_kind("hls"), Some(Work::Hls));
+        assert_eq!(Work::from_kind("transcribe"), None);
+    }
+
+    #[test]
+    fn only_ready_assets_get_their_steps() {
+        let steps = [Step::Thumbnail, Step::Hls];
+        assert_eq!(
+            work_for(AssetStatus::Ready, Work::Probe, &steps),
+            [Work::Thumbnail, Work::Hls]
+        );
+        assert_eq!(
+            work_for(AssetStatus::Processing, Work::Fetch, &steps),
+            [Work::Fetch]
+        );
+        assert!(work_for(AssetStatus::Failed, Work::Probe, &steps).is_empty());
+    }
+}

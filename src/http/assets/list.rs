@@ -1,0 +1,121 @@
+//! `GET /v1.3/assets`: paged, newest first, filtered by ids, kinds and a
+//! filename substring.
+
+use axum::extract::State;
+use serde::Deserialize;
+
+use super::view::AssetView;
+use crate::db::assets::ListFilter;
+use crate::domain::{AssetId, AssetKind, Filename};
+use crate::http::auth::Account;
+use crate::http::error::ApiError;
+use crate::http::extractors::{Json, RepeatedQuery};
+use crate::http::paging::{ListView, Paging};
+use crate::http::public_base::PublicBase;
+use crate::http::AppState;
+
+/// Raw query values; validated into domain types in `list` so each error names its parameter.
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    page: Option<String>,
+    page_limit: Option<String>,
+    #[serde(default)]
+    asset_ids: Vec<String>,
+    #[serde(default)]
+    asset_types: Vec<String>,
+    filename: Option<String>,
+}
+
+/// At most this many ids in one `asset_ids` filter.
+const MAX_FILTER_IDS: usize = 100;
+
+/// Repeated keys and comma-separated values both make lists.
+fn split_list(values: &[String]) -> impl Iterator<Item = &str> {
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    Account(account): Account,
+    PublicBase(base): PublicBase,
+    RepeatedQuery(query): RepeatedQuery<ListQuery>,
+) -> Result<Json<ListView<AssetView>>, ApiError> {
+    let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
+    let asset_ids = split_list(&query.asset_ids)
+        .map(|raw| {
+            AssetId::parse(raw)
+                .map_err(|e| ApiError::invalid("asset_ids", format!("'{raw}': {}", e.0)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if asset_ids.len() > MAX_FILTER_IDS {
+        return Err(ApiError::invalid(
+            "asset_ids",
+            format!("at most {MAX_FILTER_IDS} ids may be given"),
+        ));
+    }
+    let requested_types = split_list(&query.asset_types)
+        .map(|raw| {
+            AssetKind::parse_filter(raw).map_err(|_| ApiError::ParameterUnknown {
+                name: "asset_types",
+                value: raw.to_string(),
+                expected: "video, audio, image, document",
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let kinds =
+        (!requested_types.is_empty()).then(|| requested_types.into_iter().flatten().collect());
+    let filename_contains = query
+        .filename
+        .filter(|f| !f.is_empty())
+        .map(|f| f.to_lowercase());
+    if filename_contains
+        .as_ref()
+        .is_some_and(|f| f.chars().count() > Filename::MAX_CHARS)
+    {
+        return Err(ApiError::invalid(
+            "filename",
+            format!("it must be at most {} characters long", Filename::MAX_CHARS),
+        ));
+    }
+
+    let filter = ListFilter {
+        asset_ids,
+        kinds,
+        filename_contains,
+    };
+    let (records, total) = crate::db::assets::list(
+        &state.pool,
+        account,
+        &filter,
+        paging.offset(),
+        paging.limit.get(),
+    )
+    .await?;
+    let data = records
+        .into_iter()
+        .map(|r| AssetView::new(r, &state.signer, &base))
+        .collect();
+    Ok(Json(paging.page_of(data, total)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_split_on_repeats_and_commas() {
+        let values = vec![
+            "video,audio".to_string(),
+            " image ".to_string(),
+            ",".to_string(),
+        ];
+        assert_eq!(
+            split_list(&values).collect::<Vec<_>>(),
+            ["video", "audio", "image"]
+        );
+    }
+}

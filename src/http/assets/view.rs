@@ -1,0 +1,104 @@
+//! The wire form of an asset (create, retrieve, and each list item).
+
+use serde::Serialize;
+use serde_json::Value;
+use url::Url;
+
+use crate::db::assets::AssetRecord;
+use crate::domain::{AssetMethod, AssetStatus, StepStatus, Timestamp};
+use crate::signing::{now_secs, UrlSigner};
+
+#[derive(Serialize)]
+pub(super) struct AssetView {
+    #[serde(rename = "_id")]
+    id: String,
+    method: AssetMethod,
+    status: AssetStatus,
+    filename: String,
+    file_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+    created_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hls: Option<HlsView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thumbnail: Option<ThumbnailView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    technical_metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_metadata: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct HlsView {
+    status: StepStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manifest_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorView>,
+}
+
+#[derive(Serialize)]
+struct ThumbnailView {
+    status: StepStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    representative_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorView>,
+}
+
+#[derive(Serialize)]
+struct ErrorView {
+    message: String,
+}
+
+impl AssetView {
+    /// The wire form of an asset. Media URLs are signed afresh on every read,
+    /// which is what renews their expiry; they start with `base`.
+    pub(super) fn new(a: AssetRecord, signer: &UrlSigner, base: &Url) -> Self {
+        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
+        let now = now_secs();
+        let url_if_ready = |status: StepStatus, file: &str| {
+            (status == StepStatus::Ready).then(|| signer.url(base, a.id, file, now))
+        };
+        let step_error = |status: StepStatus, message: Option<String>| {
+            (status == StepStatus::Error).then(|| ErrorView {
+                // Only a failed asset has a step in error without a message of its own.
+                message: message
+                    .unwrap_or_else(|| "Not made: the file itself could not be processed.".into()),
+            })
+        };
+        Self {
+            id: a.id.as_string(),
+            method: a.method,
+            status: a.status,
+            hls: a.hls_status.map(|status| HlsView {
+                status,
+                manifest_url: url_if_ready(status, "hls/master.m3u8"),
+                error: step_error(status, a.hls_error.clone()),
+            }),
+            thumbnail: a.thumbnail_status.map(|status| ThumbnailView {
+                status,
+                representative_url: url_if_ready(status, "thumb.jpg"),
+                error: step_error(status, a.thumbnail_error.clone()),
+            }),
+            filename: a.filename,
+            file_type: a.file_type,
+            // The platform leaves size and duration out until the asset is processed.
+            size: (a.status != AssetStatus::Processing).then_some(a.size_bytes),
+            duration: a.duration_seconds,
+            created_at: Timestamp::from_millis(a.created_at),
+            technical_metadata: json(a.technical_metadata),
+            error: (a.status == AssetStatus::Failed).then(|| ErrorView {
+                message: a
+                    .error_message
+                    .unwrap_or_else(|| "The file could not be processed.".into()),
+            }),
+            user_metadata: json(a.user_metadata),
+        }
+    }
+}
