@@ -105,7 +105,7 @@ pub async fn ingest(
     let verdict = if upload.size() > app.config.sync_max_bytes {
         None
     } else {
-        match app.media.probe(upload.path()).await {
+        match probe_now(app, upload.path()).await {
             Ok(probe) => Some(Verdict::ready(&probe)),
             Err(failure) => sync_probe_failed(failure)?,
         }
@@ -134,6 +134,29 @@ pub async fn ingest(
         Ok::<_, anyhow::Error>(inserted)
     });
     Ok(finalize.await.map_err(anyhow::Error::from)??)
+}
+
+/// Tries of the probe within the request before a fault of ours is left to
+/// the probe job. A file up to the sync threshold is promised `ready` (or
+/// `failed`) in the create answer; a passing fault on a loaded machine (a
+/// media child that could not start or died) should cost a short wait, not
+/// that promise.
+const SYNC_PROBE_TRIES: u32 = 3;
+
+async fn probe_now(app: &App, path: &std::path::Path) -> Result<Probe, MediaFailure> {
+    let mut tried = 1;
+    loop {
+        match app.media.probe(path).await {
+            Err(failure)
+                if failure.kind() == MediaErrorKind::System && tried < SYNC_PROBE_TRIES =>
+            {
+                tracing::warn!(error = %failure.message(), tried, "the probe failed; trying again");
+                tokio::time::sleep(std::time::Duration::from_millis(250 * u64::from(tried))).await;
+                tried += 1;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// A failed probe within the upload: refused when the file is not media, a

@@ -19,8 +19,10 @@ pub struct TestApp {
     pub base: String,
     pub key: String,
     pub client: reqwest::Client,
-    pub data_dir: TempDir,
+    /// Declared before the data dir, so that a dropped app is killed before
+    /// its files are removed (fields drop in order).
     child: Option<Child>,
+    pub data_dir: TempDir,
 }
 
 impl TestApp {
