@@ -412,6 +412,9 @@ pub fn fixtures() -> &'static Fixtures {
             // A phone-style rotated video: the display matrix says 90 degrees.
             ("rotated.mp4", "-i {dir}/clip.mp4 -c copy -metadata:s:v:0 rotate=90 -f mp4".into()),
             ("cover.mp3", "-i {dir}/tone.mp3 -i {dir}/frame.png -map 0 -map 1 -c:a copy -c:v mjpeg -disposition:v attached_pic -f mp3".into()),
+            // 18 s whose frames are 1/30 s apart for the first second, then 2/30 s (285 frames
+            // that a nominal 30 fps would make 9.5 s), with libx264's B-frames: copied as it is.
+            ("vfr.mp4", "-f lavfi -i testsrc2=size=160x120:rate=30:duration=9.5 -f lavfi -i sine=frequency=440:duration=18 -vf setpts='if(lt(N,30),N,30+2*(N-30))/30/TB' -fps_mode passthrough -c:v libx264 -pix_fmt yuv420p -g 30 -c:a aac -f mp4".into()),
             // Ten seconds of 1280x720 MPEG-4: its HLS transcode takes seconds, long
             // enough to be caught half-way (time limits, crashes).
             ("slow.avi", "-f lavfi -i testsrc2=duration=10:size=1280x720:rate=30 -c:v mpeg4 -q:v 5 -f avi".into()),

@@ -8,6 +8,7 @@ mod assets_errors;
 mod assets_list_delete;
 mod burst;
 mod crash;
+mod hls_durations;
 mod indexes;
 mod media_matrix;
 mod media_steps;

@@ -144,11 +144,12 @@ fn package(input: &Path, options: &HlsOptions) -> Packaged {
         uris.len() + 2
     );
 
-    // The whole stream plays, without a single complaint.
+    // The whole stream plays, without a single complaint. Frames keep the stream's time base:
+    // in one from the CLI's guess of a frame rate, a variable rate's frames could collide.
     let out = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-i"])
         .arg(packaged.master())
-        .args(["-f", "null", "-"])
+        .args(["-enc_time_base:v", "-1", "-f", "null", "-"])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -168,32 +169,48 @@ struct Spans {
 }
 
 fn spans(path: &Path) -> Spans {
+    Spans {
+        video: span(&packets(path, "v")),
+        audio: span(&packets(path, "a")),
+    }
+}
+
+/// (pts, duration) in seconds of the packets of the streams `select`ed ("v", "a") in a file,
+/// in presentation order; a duration the file does not state counts as 0.
+fn packets(path: &Path, select: &str) -> Vec<(f64, f64)> {
     let text = ffprobe(
         path,
-        "-show_entries packet=codec_type,pts_time,duration_time -of csv=p=0",
+        &format!(
+            "-select_streams {select} -show_entries packet=pts_time,duration_time -of csv=p=0"
+        ),
     );
-    let mut spans = Spans::default();
-    for line in text.lines() {
-        let mut fields = line.split(',');
-        let (Some(kind), Some(pts)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let Ok(pts) = pts.parse::<f64>() else {
-            continue;
-        };
-        let duration = fields.next().and_then(|d| d.parse::<f64>().ok());
-        let span = match kind {
-            "video" => &mut spans.video,
-            "audio" => &mut spans.audio,
-            _ => continue,
-        };
-        let end = pts + duration.unwrap_or(0.0);
-        *span = Some(match *span {
-            None => (pts, end),
-            Some((s, e)) => (s.min(pts), e.max(end)),
-        });
-    }
-    spans
+    let mut packets: Vec<(f64, f64)> = (text.lines())
+        .filter_map(|line| {
+            let mut fields = line.split(',');
+            let pts = fields.next()?.parse().ok()?;
+            let duration = fields.next().and_then(|d| d.parse().ok()).unwrap_or(0.0);
+            Some((pts, duration))
+        })
+        .collect();
+    packets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    packets
+}
+
+/// From the first packet's start to the latest end of one.
+fn span(packets: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let start = packets.first()?.0;
+    let end = packets.iter().map(|(pts, d)| pts + d).fold(start, f64::max);
+    Some((start, end))
+}
+
+/// The longest time one packet stands for: its duration, or the gap to the next one.
+fn longest_frame(packets: &[(f64, f64)]) -> f64 {
+    let gaps = packets.windows(2).map(|w| w[1].0 - w[0].0);
+    packets
+        .iter()
+        .map(|(_, d)| *d)
+        .chain(gaps)
+        .fold(0.0, f64::max)
 }
 
 fn length(span: Option<(f64, f64)>) -> f64 {
@@ -213,6 +230,42 @@ fn assert_same_length(source: &Path, packaged: &Packaged) {
         assert!(
             (actual - expected).abs() < 0.5,
             "{actual} s played of {expected} s: {spans:?}"
+        );
+    }
+}
+
+/// The playlist tells the time right: its total is the source's decoded length, and each
+/// `#EXTINF` the length of its own segment, within one frame (the source's longest).
+fn assert_playlist_durations(source: &Path, packaged: &Packaged) {
+    // The muxer times segments by the video, if there is any.
+    let select = match packaged.output.mode {
+        HlsMode::AudioOnly => "a",
+        _ => "v",
+    };
+    let source_packets = packets(source, select);
+    let (start, end) = span(&source_packets).expect("a stream to time");
+    let decoded = end - start;
+    let frame = longest_frame(&source_packets) + 0.001;
+    let durations = packaged.durations();
+    let measured: Vec<f64> = (0..durations.len())
+        .map(|n| length(span(&packets(&packaged.segment(n), select))))
+        .collect();
+    let total: f64 = durations.iter().sum();
+    eprintln!(
+        "{:?}: playlist total {total:.3} s, decoded {decoded:.3} s (frame {frame:.3} s); \
+         #EXTINF {durations:.3?}, segments {measured:.3?}",
+        source.file_name().unwrap()
+    );
+    assert!(
+        (total - decoded).abs() <= frame,
+        "playlist total {total:.3} s, decoded {decoded:.3} s: {}",
+        packaged.index
+    );
+    for (n, (stated, own)) in durations.iter().zip(&measured).enumerate() {
+        assert!(
+            (stated - own).abs() <= frame,
+            "segment {n} is {own:.3} s, its #EXTINF {stated:.3} s: {}",
+            packaged.index
         );
     }
 }
@@ -517,6 +570,141 @@ fn variable_frame_rate_stays_in_sync() {
     assert!((video - audio).abs() < 0.1, "{spans:?}");
     let (v, a) = (spans.video.unwrap(), spans.audio.unwrap());
     assert!((v.0 - a.0).abs() < 0.1, "{spans:?}");
+}
+
+/// Frames 1/30 s apart for the first second, then 2/30 s apart, as phones record in low light.
+const PHONE_VFR: &str = "setpts='if(lt(N,30),N,30+2*(N-30))/30/TB'";
+/// Gaps of 1, 3 and 2 thirtieths of a second, over and over.
+const UNEVEN_VFR: &str =
+    "setpts='(6*floor(N/3)+if(eq(mod(N,3),1),1,if(eq(mod(N,3),2),4,0)))/30/TB'";
+/// A freeze of half a second after every 40 frames at 30 fps, as when frames are dropped
+/// (420 frames make 19 s).
+const STUTTER_VFR: &str = "setpts='(N+15*floor(N/40))/30/TB'";
+
+/// `frames` of testsrc2 at 30 fps with `setpts` timing, and a tone of `seconds`; the
+/// timestamps are kept as they come (no frames duplicated or dropped, none rounded to a frame
+/// rate's time base).
+fn vfr_clip(frames: u32, setpts: &str, seconds: u32) -> String {
+    format!(
+        "-f lavfi -i testsrc2=size=160x120:rate=30:duration={} {} -vf {setpts} \
+         -fps_mode passthrough -enc_time_base:v -1",
+        f64::from(frames) / 30.0,
+        tone(seconds)
+    )
+}
+
+#[test]
+fn remuxed_variable_frame_rate_has_true_durations() {
+    let dir = TempDir::new().unwrap();
+    let clips = [
+        // The 4 s phone clip: 75 frames, which at a nominal 30 fps would be 2.5 s.
+        (
+            "phone4.mp4",
+            vfr_clip(75, PHONE_VFR, 4),
+            "-c:v libx264 -pix_fmt yuv420p",
+        ),
+        ("phone4-ultrafast.mp4", vfr_clip(75, PHONE_VFR, 4), H264),
+        // 18 s of each pattern, with libx264's B-frames, in several segments.
+        (
+            "phone.mp4",
+            vfr_clip(285, PHONE_VFR, 18),
+            "-c:v libx264 -pix_fmt yuv420p -g 30",
+        ),
+        (
+            "uneven.mp4",
+            vfr_clip(270, UNEVEN_VFR, 18),
+            "-c:v libx264 -pix_fmt yuv420p -g 45",
+        ),
+        (
+            "stutter.mp4",
+            vfr_clip(420, STUTTER_VFR, 19),
+            "-c:v libx264 -pix_fmt yuv420p",
+        ),
+    ];
+    for (name, inputs, video_codec) in clips {
+        let source = make(
+            dir.path(),
+            name,
+            &format!("{inputs} {video_codec} -c:a aac"),
+        );
+        let p = package(&source, &defaults());
+        assert_eq!(p.output.mode, HlsMode::Remux);
+        assert_playlist_durations(&source, &p);
+        assert_same_length(&source, &p);
+    }
+}
+
+#[test]
+fn transcoded_variable_frame_rate_has_true_durations() {
+    let dir = TempDir::new().unwrap();
+    let vp9 = "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 200k -c:a libopus";
+    let clips = [
+        ("phone4.webm", vfr_clip(75, PHONE_VFR, 4), vp9),
+        ("uneven.webm", vfr_clip(270, UNEVEN_VFR, 18), vp9),
+        ("stutter.webm", vfr_clip(420, STUTTER_VFR, 19), vp9),
+        // MPEG-4 Part 2 with B-frames, and AAC that is copied.
+        (
+            "phone.mp4",
+            vfr_clip(285, PHONE_VFR, 18),
+            "-c:v mpeg4 -bf 2 -c:a aac",
+        ),
+    ];
+    for (name, inputs, codecs) in clips {
+        let source = make(dir.path(), name, &format!("{inputs} {codecs}"));
+        let p = package(&source, &defaults());
+        assert_eq!(p.output.mode, HlsMode::Transcode);
+        assert_playlist_durations(&source, &p);
+        assert_same_length(&source, &p);
+    }
+}
+
+#[test]
+fn late_start_is_not_counted_in_durations() {
+    let dir = TempDir::new().unwrap();
+    let clips = [
+        (
+            "late.mp4",
+            "-c:v libx264 -pix_fmt yuv420p -g 45 -c:a aac",
+            HlsMode::Remux,
+        ),
+        (
+            "late.webm",
+            "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 200k -c:a libopus",
+            HlsMode::Transcode,
+        ),
+    ];
+    for (name, codecs, mode) in clips {
+        let args = format!(
+            "{} {codecs} -output_ts_offset 10",
+            vfr_clip(270, UNEVEN_VFR, 18)
+        );
+        let source = make(dir.path(), name, &args);
+        let start: f64 = ffprobe(&source, "-show_entries format=start_time -of csv=p=0")
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(start > 9.9, "{name} starts at {start} s");
+        let p = package(&source, &defaults());
+        assert_eq!(p.output.mode, mode);
+        // (The format's duration counts the 10 s before the start: not a length to compare.)
+        assert_playlist_durations(&source, &p);
+    }
+}
+
+#[test]
+fn audio_only_has_true_durations() {
+    let dir = TempDir::new().unwrap();
+    for (name, codec) in [
+        ("a.m4a", "aac"),
+        ("a.opus", "libopus"),
+        ("a.mp3", "libmp3lame"),
+    ] {
+        let source = make(dir.path(), name, &format!("{} -c:a {codec}", tone(15)));
+        let p = package(&source, &defaults());
+        assert_eq!(p.output.mode, HlsMode::AudioOnly);
+        assert!(p.output.segments >= 3, "{}", p.index);
+        assert_playlist_durations(&source, &p);
+    }
 }
 
 #[test]

@@ -122,9 +122,10 @@ fn package(input: &Path, out_dir: &Path, options: &HlsOptions) -> Result<HlsOutp
     };
     mux(&mut ictx, octx, &mut jobs, muxer_options(&out_dir, options))?;
 
-    // The muxer's segment lengths are differences of keyframe timestamps, but the last one
-    // comes from summed packet durations, which B-frames put off; it is what remains of the
-    // reference stream's span (video, else audio), and the media playlist is written anew.
+    // The muxer's segment lengths are differences of keyframe timestamps, but the last one is
+    // its packets' durations summed, which for a copied stream of variable frame rate are
+    // often nominal; it is what remains of the reference stream's span (video, else audio)
+    // from its timestamps, and the media playlist is written anew.
     let mut segments = read_segments(&out_dir)?;
     let video = jobs.iter().find(|j| j.is_video());
     if let Some(span) = video

@@ -59,14 +59,18 @@ fn is_plain_file_name(uri: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// Sets the last segment's length to what remains of `total` seconds after the others, unless
-/// that is implausible (then the muxer's figure stays).
+/// Sets the last segment's length to what remains of `total` seconds (the stream's span, from
+/// its timestamps) after the others. However far that is from the muxer's figure, it is the
+/// one to trust: the muxer adds up the last segment's packet durations, and a copied packet's
+/// is often the nominal frame length, so a variable frame rate comes out as frames counted
+/// times a rate the stream does not keep. Only a remainder that is no length at all leaves the
+/// muxer's figure.
 pub(super) fn settle_last_duration(segments: &mut [Segment], total: f64) {
     let Some((last, others)) = segments.split_last_mut() else {
         return;
     };
     let rest = total - others.iter().map(|s| s.duration).sum::<f64>();
-    if rest.is_finite() && rest > 0.0 && (rest - last.duration).abs() < 1.0 {
+    if rest.is_finite() && rest > 0.0 {
         last.duration = rest;
     }
 }
@@ -182,11 +186,18 @@ mod tests {
             duration,
             uri: format!("seg_{n:05}.ts"),
         };
+        // 75 frames of a variable rate whose packets all say 1/30 s: the muxer makes 2.5 s of
+        // the 4 s the timestamps span.
+        let mut vfr = vec![segment(2.5, 0)];
+        settle_last_duration(&mut vfr, 4.0);
+        assert!((vfr[0].duration - 4.0).abs() < 1e-9);
         let mut segments = vec![segment(6.0, 0), segment(6.04, 1), segment(1.933, 2)];
         settle_last_duration(&mut segments, 14.04);
         assert!((segments[2].duration - 2.0).abs() < 1e-9);
-        // Far off: something else is wrong, and the muxer's figure stays.
-        settle_last_duration(&mut segments, 40.0);
+        // Nothing left for the last one: the span is not to be believed, the muxer's figure stays.
+        settle_last_duration(&mut segments, 12.0);
+        assert!((segments[2].duration - 2.0).abs() < 1e-9);
+        settle_last_duration(&mut segments, f64::NAN);
         assert!((segments[2].duration - 2.0).abs() < 1e-9);
         settle_last_duration(&mut [], 1.0);
 
