@@ -16,6 +16,7 @@ use axum::extract::Request;
 use axum::http::{Method, Uri};
 use axum::response::Response;
 use axum::{middleware, Router};
+use tower_http::cors::CorsLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -48,7 +49,7 @@ pub fn router(state: AppState) -> Router {
             assets::router(state.clone()).merge(indexes::router()),
         )
         .merge(health::router())
-        .merge(media::router())
+        .merge(with_cors(media::router(), media::cors()))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(
@@ -83,6 +84,16 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// tower-http's layer, so the CORS rules (preflight answers, `Vary`, origin
+/// matching) are the library's, not ours. The 405 fallback is set inside the
+/// layer: the outer router's would replace the wrapped one, and an unrouted
+/// OPTIONS (a preflight) would then never reach the layer.
+fn with_cors(router: Router<AppState>, cors: CorsLayer) -> Router<AppState> {
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors)
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {
