@@ -13,15 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{Method, Uri};
+use axum::http::{header, HeaderName, HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::{middleware, Router};
-use tower_http::cors::CorsLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::config::ServeConfig;
+use crate::config::{CorsOrigin, ServeConfig};
 use crate::db::Pool;
 use crate::fetch::UrlFetcher;
 use crate::media::MediaRunner;
@@ -43,11 +43,15 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    let api = assets::router(state.clone()).merge(indexes::router());
+    // Closed to browsers unless origins are configured: without a CORS layer a
+    // preflight gets the usual 405 and no page on another origin may read a response.
+    let api = match api_cors(&state.config.cors_origins) {
+        Some(cors) => with_cors(api, cors),
+        None => api,
+    };
     Router::new()
-        .nest(
-            "/v1.3",
-            assets::router(state.clone()).merge(indexes::router()),
-        )
+        .nest("/v1.3", api)
         .merge(health::router())
         .merge(with_cors(media::router(), media::cors()))
         .fallback(route_not_found)
@@ -94,6 +98,35 @@ fn with_cors(router: Router<AppState>, cors: CorsLayer) -> Router<AppState> {
     router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors)
+}
+
+/// Exactly the configured origins; None (no layer) when there are none.
+fn api_cors(origins: &[CorsOrigin]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins = origins.iter().map(|origin| {
+        HeaderValue::from_str(origin.as_str()).expect("a parsed origin is a valid header value")
+    });
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([HeaderName::from_static("x-api-key"), header::CONTENT_TYPE])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("x-ratelimit-limit"),
+                HeaderName::from_static("x-ratelimit-remaining"),
+                HeaderName::from_static("x-ratelimit-reset"),
+                header::RETRY_AFTER,
+            ]),
+    )
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {
