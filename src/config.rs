@@ -146,6 +146,12 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
 
+    /// Web origins whose pages may call the API from a browser (CORS), comma-separated,
+    /// e.g. `http://localhost:3000,https://app.example.com`; none by default.
+    /// Media URLs are open to every origin regardless: the signature is the permission.
+    #[arg(long, env = "ASSETD_CORS_ORIGINS", value_delimiter = ',', value_parser = CorsOrigin::parse)]
+    pub cors_origins: Vec<CorsOrigin>,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "ASSETD_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -155,6 +161,36 @@ pub struct ServeConfig {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// A web origin as browsers send it in `Origin`: `scheme://host[:port]`, http or https.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsOrigin(String);
+
+impl CorsOrigin {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let invalid = |why: &str| {
+            format!("`{raw}` is not an origin ({why}); expected scheme://host[:port], e.g. https://app.example.com")
+        };
+        let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid("only http and https"));
+        }
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || url.path() != "/"
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(invalid("no user, path, query or fragment"));
+        }
+        // Lower-cased host, default port dropped: the form the browser sends.
+        Ok(Self(url.origin().ascii_serialization()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 impl ServeConfig {
@@ -261,4 +297,35 @@ pub enum MediaTask {
     Thumbnail { input: PathBuf, output: PathBuf },
     /// Write an HLS stream of INPUT into the existing directory OUT_DIR.
     Hls { input: PathBuf, out_dir: PathBuf },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CorsOrigin;
+
+    #[test]
+    fn cors_origins_are_scheme_host_and_port_only() {
+        for (raw, origin) in [
+            ("http://localhost:3000", "http://localhost:3000"),
+            ("https://App.Example.com/", "https://app.example.com"),
+            ("https://app.example.com:443", "https://app.example.com"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+        ] {
+            assert_eq!(CorsOrigin::parse(raw).unwrap().as_str(), origin, "{raw}");
+        }
+        for bad in [
+            "*",
+            "",
+            "localhost:3000",
+            "app.example.com",
+            "ftp://example.com",
+            "https://example.com/app",
+            "https://example.com?x=1",
+            "https://user@example.com",
+            "null",
+        ] {
+            let message = CorsOrigin::parse(bad).unwrap_err();
+            assert!(message.contains("is not an origin"), "{bad}: {message}");
+        }
+    }
 }

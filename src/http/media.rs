@@ -1,14 +1,18 @@
 //! `/media/...`: thumbnails and HLS under signed, expiring URLs (no API key:
 //! players cannot send one). Range requests, ETag and Last-Modified with
 //! conditional GET; long caching, since a file never changes once published.
+//! Open to pages of any origin (CORS), so that browser players (hls.js) work.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tower::ServiceExt;
+use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeFile;
 
 use super::error::ApiError;
@@ -24,6 +28,29 @@ pub fn router() -> Router<AppState> {
         "/media/{asset_id}/{expires}/{signature}/{*file}",
         get(serve),
     )
+}
+
+/// Any origin: a signed URL is a capability, whoever holds it may play it, and
+/// no cookie or key is involved. Preflights are answered by the layer before
+/// the handler, so without a signature check (browsers send no credentials on
+/// them); a GET still needs a valid signature, and its 403 or 404 carries these
+/// headers too, so that a page can read the status.
+pub fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([
+            header::RANGE,
+            header::IF_NONE_MATCH,
+            header::IF_MODIFIED_SINCE,
+        ])
+        .expose_headers([
+            header::CONTENT_LENGTH,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+            header::ETAG,
+        ])
+        .max_age(Duration::from_secs(3600))
 }
 
 impl From<Denied> for ApiError {

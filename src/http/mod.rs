@@ -14,14 +14,16 @@ mod rate_limit;
 use std::time::Duration;
 
 use axum::extract::Request;
-use axum::http::{Method, Uri};
+use axum::http::{header, HeaderName, HeaderValue, Method, Uri};
 use axum::response::Response;
 use axum::{middleware, Router};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 pub use crate::app::AppState;
+use crate::config::CorsOrigin;
 use error::ApiError;
 
 pub fn router(state: AppState) -> Router {
@@ -29,13 +31,17 @@ pub fn router(state: AppState) -> Router {
         state.config.rate_limit_per_minute,
         state.config.rate_limit_burst,
     );
+    let api = assets::router(&state, limiter).merge(indexes::router());
+    // Closed to browsers unless origins are configured: without a CORS layer a
+    // preflight gets the usual 405 and no page on another origin may read a response.
+    let api = match api_cors(&state.config.cors_origins) {
+        Some(cors) => with_cors(api, cors),
+        None => api,
+    };
     Router::new()
-        .nest(
-            "/v1.3",
-            assets::router(&state, limiter).merge(indexes::router()),
-        )
+        .nest("/v1.3", api)
         .merge(health::router())
-        .merge(media::router())
+        .merge(with_cors(media::router(), media::cors()))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(
@@ -70,6 +76,45 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// tower-http's layer, so the CORS rules (preflight answers, `Vary`, origin
+/// matching) are the library's, not ours. The 405 fallback is set inside the
+/// layer: the outer router's would replace the wrapped one, and an unrouted
+/// OPTIONS (a preflight) would then never reach the layer.
+fn with_cors(router: Router<AppState>, cors: CorsLayer) -> Router<AppState> {
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors)
+}
+
+/// Exactly the configured origins; None (no layer) when there are none.
+fn api_cors(origins: &[CorsOrigin]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins = origins.iter().map(|origin| {
+        HeaderValue::from_str(origin.as_str()).expect("a parsed origin is a valid header value")
+    });
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([HeaderName::from_static("x-api-key"), header::CONTENT_TYPE])
+            .expose_headers([
+                HeaderName::from_static("x-request-id"),
+                HeaderName::from_static("x-ratelimit-limit"),
+                HeaderName::from_static("x-ratelimit-remaining"),
+                HeaderName::from_static("x-ratelimit-reset"),
+                header::RETRY_AFTER,
+            ]),
+    )
 }
 
 async fn route_not_found(method: Method, uri: Uri) -> ApiError {

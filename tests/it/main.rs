@@ -7,6 +7,7 @@ mod assets_create;
 mod assets_errors;
 mod assets_list_delete;
 mod burst;
+mod cors;
 mod crash;
 mod hls_durations;
 mod indexes;

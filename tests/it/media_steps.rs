@@ -9,7 +9,7 @@ use crate::common::{
     wait_until_settled, TestApp,
 };
 
-async fn upload_with_steps(app: &TestApp, fixture: &str) -> Value {
+pub async fn upload_with_steps(app: &TestApp, fixture: &str) -> Value {
     let form = direct_form(&fixtures().path(fixture))
         .text("enable_hls", "true")
         .text("enable_thumbnail", "true");
