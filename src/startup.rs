@@ -168,13 +168,14 @@ async fn sweep_orphan_folders(pool: &db::Pool, storage: &Storage) -> anyhow::Res
         .await
         .context("listing asset folders")?;
     for batch in folders.chunks(500) {
-        let known = db::assets::existing_ids(pool, batch).await?;
-        for name in batch {
-            if !known.contains(name) {
+        let names: Vec<String> = batch.iter().map(|f| f.name.clone()).collect();
+        let known = db::assets::existing_ids(pool, &names).await?;
+        for folder in batch {
+            if !known.contains(&folder.name) {
                 storage
-                    .remove_asset_folder(name)
+                    .remove_asset_folder(folder)
                     .await
-                    .with_context(|| format!("removing orphan asset folder {name}"))?;
+                    .with_context(|| format!("removing orphan asset folder {}", folder.name))?;
             }
         }
     }

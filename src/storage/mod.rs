@@ -320,9 +320,9 @@ impl Storage {
         Ok(removed)
     }
 
-    /// The names of every asset folder on disk. Names that are not asset ids
-    /// are listed too, so that the sweep can remove them.
-    pub async fn asset_folders(&self) -> io::Result<Vec<String>> {
+    /// Every asset folder on disk. Folders whose names are not asset ids are
+    /// listed too, so that the sweep can remove them.
+    pub async fn asset_folders(&self) -> io::Result<Vec<AssetFolder>> {
         let mut found = Vec::new();
         let mut shards = tokio::fs::read_dir(self.assets_dir()).await?;
         while let Some(shard) = shards.next_entry().await? {
@@ -331,24 +331,28 @@ impl Storage {
             }
             let mut assets = tokio::fs::read_dir(shard.path()).await?;
             while let Some(asset) = assets.next_entry().await? {
-                found.push(asset.file_name().to_string_lossy().into_owned());
+                found.push(AssetFolder {
+                    name: asset.file_name().to_string_lossy().into_owned(),
+                    path: asset.path(),
+                });
             }
         }
         Ok(found)
     }
 
-    /// Removes an asset folder found by [`Storage::asset_folders`] that has no row.
-    pub async fn remove_asset_folder(&self, name: &str) -> io::Result<()> {
-        let mut shards = tokio::fs::read_dir(self.assets_dir()).await?;
-        while let Some(shard) = shards.next_entry().await? {
-            let candidate = shard.path().join(name);
-            if name != "." && name != ".." && !name.contains('/') && candidate.exists() {
-                tracing::info!(folder = %candidate.display(), "removing an asset folder that has no database row");
-                remove_path(&candidate).await?;
-            }
-        }
-        Ok(())
+    /// Removes a folder found by [`Storage::asset_folders`] (one without a row).
+    pub async fn remove_asset_folder(&self, folder: &AssetFolder) -> io::Result<()> {
+        tracing::info!(folder = %folder.path.display(), "removing an asset folder that has no database row");
+        remove_path(&folder.path).await
     }
+}
+
+/// An asset's folder as found on disk, by the sweep.
+#[derive(Debug)]
+pub struct AssetFolder {
+    /// The folder's name: the asset id, if it is one.
+    pub name: String,
+    path: PathBuf,
 }
 
 /// Removes a file or a folder with what it holds; already gone is fine.
