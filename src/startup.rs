@@ -47,8 +47,7 @@ impl Application {
         }
         sweep_orphan_folders(&pool, &storage).await?;
 
-        let exe = std::env::current_exe()
-            .context("locating the assetd binary for media child processes")?;
+        let exe = media_child_exe()?;
         let media = MediaRunner::new(
             exe,
             config.media_concurrency(),
@@ -143,6 +142,20 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// The program that media children run: this very binary. On Linux that is
+/// `/proc/self/exe`, the kernel's handle on the running image, which stays
+/// valid when the file it was started from is replaced or removed (an upgrade
+/// in place, a rebuild under a running server). A path to that file would
+/// then start a different version, or nothing: every small upload would be
+/// answered `processing` instead of `ready`.
+fn media_child_exe() -> anyhow::Result<std::path::PathBuf> {
+    let running = std::path::PathBuf::from("/proc/self/exe");
+    if running.exists() {
+        return Ok(running);
+    }
+    std::env::current_exe().context("locating the assetd binary for media child processes")
 }
 
 /// The server's own address as a URL: the base for a request without a Host

@@ -37,8 +37,24 @@ impl TestApp {
         Self::start(data_dir, key, env).await
     }
 
+    /// Starts a server from a copy of the binary at `bin`.
+    pub async fn spawn_binary(bin: &Path) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        let key = format!("tlk_test_{}", uuid::Uuid::new_v4().simple());
+        Self::start_binary(bin, data_dir, key, &[]).await
+    }
+
     async fn start(data_dir: TempDir, key: String, env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(BIN);
+        Self::start_binary(Path::new(BIN), data_dir, key, env).await
+    }
+
+    async fn start_binary(
+        bin: &Path,
+        data_dir: TempDir,
+        key: String,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = Command::new(bin);
         command
             .arg("serve")
             .env("ASSETD_BIND", "127.0.0.1:0")

@@ -199,3 +199,19 @@ async fn an_upload_still_unfinished_at_the_shutdown_timeout_leaves_nothing() {
     );
     assert!(app.asset_folders().is_empty());
 }
+
+/// An upgrade in place replaces the binary file under a running server (and a
+/// rebuild does under a test run). The server must keep starting its media
+/// children from the image it runs, or every small upload is answered
+/// `processing` instead of `ready`.
+#[tokio::test]
+async fn media_work_goes_on_after_the_binary_file_is_removed_under_the_server() {
+    let install = tempfile::tempdir().unwrap();
+    let copy = install.path().join("assetd");
+    std::fs::copy(BIN, &copy).unwrap();
+    let app = TestApp::spawn_binary(&copy).await;
+    std::fs::remove_file(&copy).unwrap();
+    let (status, body) = app.upload(&fixtures().path("clip.mp4")).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["status"], "ready", "{body}");
+}
