@@ -35,16 +35,35 @@ pub enum Command {
     MediaChild(MediaChildArgs),
 }
 
+/// Where assetd keeps its data: the data directory (every stored file, and
+/// the SQLite database unless `--database-url` names another).
 #[derive(Debug, Clone, Args)]
 pub struct DataDir {
-    /// Holds the SQLite database and every stored file.
+    /// Holds every stored file, and the SQLite database by default.
     #[arg(long = "data-dir", env = "ASSETD_DATA_DIR", default_value = "./data")]
     pub path: PathBuf,
+
+    /// The database: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/NAME`
+    /// (created if missing). Default: the SQLite file `assetd.db` in the data dir.
+    #[arg(
+        long = "database-url",
+        env = "ASSETD_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
 }
 
 impl DataDir {
-    pub fn database_file(&self) -> PathBuf {
-        self.path.join("assetd.db")
+    /// `--database-url`, else the SQLite file in the data directory.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        let file = std::path::absolute(self.path.join("assetd.db"))?;
+        let file = Url::from_file_path(&file)
+            .map_err(|()| anyhow::anyhow!("{} is not a usable path", file.display()))?;
+        // The file URL's path is percent-encoded, as sqlx reads it.
+        Ok(format!("sqlite://{}", file.path()))
     }
 }
 

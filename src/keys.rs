@@ -1,6 +1,6 @@
 //! API key material and the `assetd keys` subcommands.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -50,14 +50,14 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             if account.is_empty() {
                 bail!("--account must not be empty");
             }
-            let pool = open(&data_dir).await?;
+            let pool = db::open(&data_dir).await?;
             let account_id = db::keys::ensure_account(&pool, account).await?;
             let key = generate();
             db::keys::insert_key(&pool, account_id, &hash(&key), &display_prefix(&key)).await?;
             println!("{key}");
         }
         KeysCommand::List { data_dir } => {
-            let pool = open(&data_dir).await?;
+            let pool = db::open(&data_dir).await?;
             println!(
                 "{:<32}  {:<16}  {:<10}  {:<20}  revoked",
                 "id", "account", "prefix", "created"
@@ -76,7 +76,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { key, data_dir } => {
-            let pool = open(&data_dir).await?;
+            let pool = db::open(&data_dir).await?;
             let target = if key.starts_with(KEY_PREFIX) {
                 hash(&key)
             } else {
@@ -89,12 +89,6 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-async fn open(data_dir: &crate::config::DataDir) -> anyhow::Result<db::Pool> {
-    std::fs::create_dir_all(&data_dir.path)
-        .with_context(|| format!("creating data dir {}", data_dir.path.display()))?;
-    db::connect(&data_dir.database_file()).await
 }
 
 #[cfg(test)]

@@ -52,11 +52,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate(data_dir) => {
             telemetry::init(LogFormat::Text);
-            std::fs::create_dir_all(&data_dir.path)?;
-            db::connect(&data_dir.database_file()).await?;
+            db::open(&data_dir).await?;
             println!(
                 "migrations applied to {}",
-                data_dir.database_file().display()
+                db::redact(&data_dir.database_url()?)
             );
             Ok(())
         }

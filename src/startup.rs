@@ -41,7 +41,7 @@ impl Application {
             );
         }
 
-        let pool = db::connect(&config.data_dir.database_file()).await?;
+        let pool = db::open(&config.data_dir).await?;
         if let Some(key) = &config.api_key {
             keys::register_configured_key(&pool, key).await?;
         }

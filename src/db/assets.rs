@@ -1,8 +1,8 @@
 //! The assets aggregate.
 
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::FromRow;
 
-use super::{Pool, Transaction};
+use super::{Pool, Statement, Transaction};
 use crate::domain::{
     AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Step, StepStatus,
 };
@@ -32,7 +32,7 @@ pub struct AssetRecord {
     pub created_at: i64,
 }
 
-/// A row as SQLite hands it back; turned into an [`AssetRecord`] at once.
+/// A row as the database hands it back; turned into an [`AssetRecord`] at once.
 #[derive(FromRow)]
 struct AssetRow {
     id: String,
@@ -120,7 +120,7 @@ pub async fn insert(conn: &mut super::Connection, asset: &NewAsset<'_>) -> sqlx:
         "INSERT INTO assets (id, account_id, method, status, kind, filename, filename_folded, file_type,
              size_bytes, sha256, duration_seconds, technical_metadata, error_message, user_metadata,
              source_url, hls_status, thumbnail_status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(asset.id.as_string())
     .bind(asset.account.as_string())
@@ -132,7 +132,7 @@ pub async fn insert(conn: &mut super::Connection, asset: &NewAsset<'_>) -> sqlx:
     .bind(asset.file_type)
     .bind(i64::try_from(asset.size_bytes).unwrap_or(i64::MAX))
     .bind(asset.sha256)
-    .bind(asset.duration_seconds)
+    .bind(super::NullableDouble(asset.duration_seconds))
     .bind(asset.technical_metadata.as_deref())
     .bind(asset.error_message)
     .bind(asset.user_metadata.as_deref())
@@ -148,12 +148,12 @@ pub async fn insert(conn: &mut super::Connection, asset: &NewAsset<'_>) -> sqlx:
 
 /// An asset of this account; in a transaction or on the pool.
 pub async fn find<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     account: AccountId,
     id: AssetId,
 ) -> sqlx::Result<Option<AssetRecord>> {
     let row: Option<AssetRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM assets WHERE account_id = ? AND id = ?"
+        "SELECT {COLUMNS} FROM assets WHERE account_id = $1 AND id = $2"
     ))
     .bind(account.as_string())
     .bind(id.as_string())
@@ -166,7 +166,7 @@ pub async fn find<'e>(
 /// URLs, whose permission was checked when they were made.
 pub async fn find_any(pool: &Pool, id: AssetId) -> sqlx::Result<Option<AssetRecord>> {
     let row: Option<AssetRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM assets WHERE id = ?"))
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM assets WHERE id = $1"))
             .bind(id.as_string())
             .fetch_optional(pool)
             .await?;
@@ -178,8 +178,8 @@ pub async fn find_any(pool: &Pool, id: AssetId) -> sqlx::Result<Option<AssetReco
 /// was not requested.
 pub async fn step_status(pool: &Pool, id: AssetId, step: Step) -> sqlx::Result<Option<StepStatus>> {
     let sql = match step {
-        Step::Hls => "SELECT hls_status FROM assets WHERE id = ?",
-        Step::Thumbnail => "SELECT thumbnail_status FROM assets WHERE id = ?",
+        Step::Hls => "SELECT hls_status FROM assets WHERE id = $1",
+        Step::Thumbnail => "SELECT thumbnail_status FROM assets WHERE id = $1",
     };
     let row: Option<(Option<String>,)> = sqlx::query_as(sql)
         .bind(id.as_string())
@@ -192,16 +192,16 @@ pub async fn step_status(pool: &Pool, id: AssetId, step: Step) -> sqlx::Result<O
 
 /// Records a step's progress. False when the asset is gone (deleted meanwhile).
 pub async fn set_step<'e>(
-    executor: impl sqlx::SqliteExecutor<'e>,
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     id: AssetId,
     step: Step,
     status: StepStatus,
     error: Option<&str>,
 ) -> sqlx::Result<bool> {
     let sql = match step {
-        Step::Hls => "UPDATE assets SET hls_status = ?, hls_error = ?, updated_at = ? WHERE id = ?",
+        Step::Hls => "UPDATE assets SET hls_status = $1, hls_error = $2, updated_at = $3 WHERE id = $4",
         Step::Thumbnail => {
-            "UPDATE assets SET thumbnail_status = ?, thumbnail_error = ?, updated_at = ? WHERE id = ?"
+            "UPDATE assets SET thumbnail_status = $1, thumbnail_error = $2, updated_at = $3 WHERE id = $4"
         }
     };
     let done = sqlx::query(sql)
@@ -219,12 +219,12 @@ pub async fn set_step<'e>(
 /// gone or not failed.
 pub async fn reopen(conn: &mut super::Connection, id: AssetId) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE assets SET status = 'processing', error_message = NULL, updated_at = ?,
+        "UPDATE assets SET status = 'processing', error_message = NULL, updated_at = $1,
                 hls_status = CASE WHEN hls_status IS NULL THEN NULL ELSE 'pending' END,
                 hls_error = NULL,
                 thumbnail_status = CASE WHEN thumbnail_status IS NULL THEN NULL ELSE 'pending' END,
                 thumbnail_error = NULL
-          WHERE id = ? AND status = 'failed'",
+          WHERE id = $2 AND status = 'failed'",
     )
     .bind(super::now_millis())
     .bind(id.as_string())
@@ -244,14 +244,14 @@ pub async fn mark_ready(
     technical_metadata: &str,
 ) -> sqlx::Result<Option<Vec<Step>>> {
     let row: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-        "UPDATE assets SET status = 'ready', kind = ?, file_type = ?, duration_seconds = ?,
-                technical_metadata = ?, updated_at = ?
-          WHERE id = ? AND status = 'processing'
+        "UPDATE assets SET status = 'ready', kind = $1, file_type = $2, duration_seconds = $3,
+                technical_metadata = $4, updated_at = $5
+          WHERE id = $6 AND status = 'processing'
          RETURNING thumbnail_status, hls_status",
     )
     .bind(kind.as_str())
     .bind(file_type)
-    .bind(duration)
+    .bind(super::NullableDouble(duration))
     .bind(technical_metadata)
     .bind(super::now_millis())
     .bind(id.as_string())
@@ -274,10 +274,10 @@ pub async fn mark_failed(
     message: &str,
 ) -> sqlx::Result<Option<()>> {
     let done = sqlx::query(
-        "UPDATE assets SET status = 'failed', error_message = ?, updated_at = ?,
+        "UPDATE assets SET status = 'failed', error_message = $1, updated_at = $2,
                 hls_status = CASE WHEN hls_status IS NULL THEN NULL ELSE 'error' END,
                 thumbnail_status = CASE WHEN thumbnail_status IS NULL THEN NULL ELSE 'error' END
-          WHERE id = ? AND status = 'processing'",
+          WHERE id = $3 AND status = 'processing'",
     )
     .bind(message)
     .bind(super::now_millis())
@@ -294,14 +294,15 @@ pub async fn set_file(
     size_bytes: u64,
     sha256: &str,
 ) -> sqlx::Result<bool> {
-    let done =
-        sqlx::query("UPDATE assets SET size_bytes = ?, sha256 = ?, updated_at = ? WHERE id = ?")
-            .bind(i64::try_from(size_bytes).unwrap_or(i64::MAX))
-            .bind(sha256)
-            .bind(super::now_millis())
-            .bind(id.as_string())
-            .execute(pool)
-            .await?;
+    let done = sqlx::query(
+        "UPDATE assets SET size_bytes = $1, sha256 = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(i64::try_from(size_bytes).unwrap_or(i64::MAX))
+    .bind(sha256)
+    .bind(super::now_millis())
+    .bind(id.as_string())
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -316,33 +317,29 @@ pub struct ListFilter {
     pub filename_contains: Option<String>,
 }
 
-fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, account: AccountId, filter: &ListFilter) {
-    qb.push(" WHERE account_id = ")
+fn push_filter(statement: &mut Statement, account: AccountId, filter: &ListFilter) {
+    statement
+        .push(" WHERE account_id = ")
         .push_bind(account.as_string());
     if !filter.asset_ids.is_empty() {
-        qb.push(" AND id IN (");
-        let mut ids = qb.separated(", ");
-        for id in &filter.asset_ids {
-            ids.push_bind(id.as_string());
-        }
-        qb.push(")");
+        statement
+            .push(" AND id IN ")
+            .push_list(filter.asset_ids.iter().map(AssetId::as_string));
     }
     match filter.kinds.as_deref() {
         None => {}
         Some([]) => {
-            qb.push(" AND 1 = 0");
+            statement.push(" AND 1 = 0");
         }
         Some(wanted) => {
-            qb.push(" AND kind IN (");
-            let mut kinds = qb.separated(", ");
-            for kind in wanted {
-                kinds.push_bind(kind.as_str());
-            }
-            qb.push(")");
+            statement
+                .push(" AND kind IN ")
+                .push_list(wanted.iter().map(|kind| kind.as_str()));
         }
     }
     if let Some(needle) = &filter.filename_contains {
-        qb.push(" AND filename_folded LIKE ")
+        statement
+            .push(" AND filename_folded LIKE ")
             .push_bind(format!("%{}%", escape_like(needle)))
             .push(" ESCAPE '\\'");
     }
@@ -368,17 +365,17 @@ pub async fn list(
     offset: u64,
     limit: u32,
 ) -> sqlx::Result<(Vec<AssetRecord>, u64)> {
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM assets");
+    let mut count = Statement::new("SELECT COUNT(*) FROM assets");
     push_filter(&mut count, account, filter);
-    let (total,): (i64,) = count.build_query_as().fetch_one(pool).await?;
+    let (total,): (i64,) = count.query_as().fetch_one(pool).await?;
 
-    let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM assets"));
+    let mut page = Statement::new(format!("SELECT {COLUMNS} FROM assets"));
     push_filter(&mut page, account, filter);
     page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
         .push_bind(i64::from(limit))
         .push(" OFFSET ")
         .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-    let rows: Vec<AssetRow> = page.build_query_as().fetch_all(pool).await?;
+    let rows: Vec<AssetRow> = page.query_as().fetch_all(pool).await?;
     let records = rows
         .into_iter()
         .map(AssetRecord::try_from)
@@ -395,14 +392,19 @@ pub async fn delete(
     id: AssetId,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "DELETE FROM assets WHERE account_id = ? AND id = ?
+        "DELETE FROM assets WHERE account_id = $1 AND id = $2
            AND NOT EXISTS (SELECT 1 FROM indexed_assets WHERE asset_id = assets.id)",
     )
     .bind(account.as_string())
     .bind(id.as_string())
     .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .await;
+    match done {
+        Ok(done) => Ok(done.rows_affected() == 1),
+        // A reference committed while this statement ran.
+        Err(e) if super::is_foreign_key_violation(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Which of these ids have a row (any account); used by the orphan sweep.
@@ -410,13 +412,9 @@ pub async fn existing_ids(pool: &Pool, ids: &[String]) -> sqlx::Result<Vec<Strin
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT id FROM assets WHERE id IN (");
-    let mut list = qb.separated(", ");
-    for id in ids {
-        list.push_bind(id.as_str());
-    }
-    qb.push(")");
-    let rows: Vec<(String,)> = qb.build_query_as().fetch_all(pool).await?;
+    let mut statement = Statement::new("SELECT id FROM assets WHERE id IN ");
+    statement.push_list(ids.to_vec());
+    let rows: Vec<(String,)> = statement.query_as().fetch_all(pool).await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 

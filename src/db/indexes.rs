@@ -38,7 +38,7 @@ pub async fn insert_index(
     let now = now_millis();
     sqlx::query(
         "INSERT INTO indexes (id, account_id, index_name, models, addons, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(id.as_string())
     .bind(account.as_string())
@@ -58,7 +58,7 @@ pub async fn find_index(
     id: IndexId,
 ) -> sqlx::Result<Option<IndexRow>> {
     sqlx::query_as(&format!(
-        "SELECT {INDEX_COLUMNS} FROM indexes i WHERE i.account_id = ? AND i.id = ?"
+        "SELECT {INDEX_COLUMNS} FROM indexes i WHERE i.account_id = $1 AND i.id = $2"
     ))
     .bind(account.as_string())
     .bind(id.as_string())
@@ -84,7 +84,7 @@ pub async fn list_indexes(
     let pattern =
         name_contains.map(|n| format!("%{}%", super::assets::escape_like(&n.to_lowercase())));
     let (total,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM indexes WHERE account_id = ? AND (? IS NULL OR lower(index_name) LIKE ? ESCAPE '\\')",
+        "SELECT COUNT(*) FROM indexes WHERE account_id = $1 AND ($2 IS NULL OR lower(index_name) LIKE $3 ESCAPE '\\')",
     )
     .bind(account.as_string())
     .bind(&pattern)
@@ -99,8 +99,8 @@ pub async fn list_indexes(
     let direction = if order.descending { "DESC" } else { "ASC" };
     let rows = sqlx::query_as(&format!(
         "SELECT {INDEX_COLUMNS} FROM indexes i
-          WHERE i.account_id = ? AND (? IS NULL OR lower(i.index_name) LIKE ? ESCAPE '\\')
-          ORDER BY {column} {direction}, i.id {direction} LIMIT ? OFFSET ?"
+          WHERE i.account_id = $1 AND ($2 IS NULL OR lower(i.index_name) LIKE $3 ESCAPE '\\')
+          ORDER BY {column} {direction}, i.id {direction} LIMIT $4 OFFSET $5"
     ))
     .bind(account.as_string())
     .bind(&pattern)
@@ -119,7 +119,7 @@ pub async fn rename_index(
     name: &str,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE indexes SET index_name = ?, updated_at = ? WHERE account_id = ? AND id = ?",
+        "UPDATE indexes SET index_name = $1, updated_at = $2 WHERE account_id = $3 AND id = $4",
     )
     .bind(name)
     .bind(now_millis())
@@ -132,7 +132,7 @@ pub async fn rename_index(
 
 /// Deletes an index; its indexed assets go with it (ON DELETE CASCADE).
 pub async fn delete_index(pool: &Pool, account: AccountId, id: IndexId) -> sqlx::Result<bool> {
-    let done = sqlx::query("DELETE FROM indexes WHERE account_id = ? AND id = ?")
+    let done = sqlx::query("DELETE FROM indexes WHERE account_id = $1 AND id = $2")
         .bind(account.as_string())
         .bind(id.as_string())
         .execute(pool)
@@ -154,9 +154,9 @@ pub async fn insert_indexed_asset(
     let now = now_millis();
     let done = sqlx::query(
         "INSERT INTO indexed_assets (id, index_id, asset_id, account_id, status, enable_video_stream, user_metadata, created_at, updated_at)
-         SELECT ?, i.id, a.id, ?, 'ready', ?, ?, ?, ?
+         SELECT $1, i.id, a.id, $2, 'ready', $3, $4, $5, $6
            FROM indexes i, assets a
-          WHERE i.id = ? AND i.account_id = ? AND a.id = ? AND a.account_id = ? AND a.status = 'ready'",
+          WHERE i.id = $7 AND i.account_id = $8 AND a.id = $9 AND a.account_id = $10 AND a.status = 'ready'",
     )
     .bind(id.as_string())
     .bind(account.as_string())
@@ -169,9 +169,15 @@ pub async fn insert_indexed_asset(
     .bind(asset.as_string())
     .bind(account.as_string())
     .execute(pool)
-    .await?;
+    .await;
+    let done = match done {
+        Ok(done) => done,
+        // The asset was deleted while this statement ran.
+        Err(e) if super::is_foreign_key_violation(&e) => return Ok(false),
+        Err(e) => return Err(e),
+    };
     if done.rows_affected() == 1 {
-        sqlx::query("UPDATE indexes SET updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE indexes SET updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(index.as_string())
             .execute(pool)
@@ -208,7 +214,7 @@ pub async fn find_indexed_asset(
     id: IndexedAssetId,
 ) -> sqlx::Result<Option<IndexedAssetRow>> {
     sqlx::query_as(&format!(
-        "SELECT {INDEXED_COLUMNS} FROM {INDEXED_FROM} WHERE ia.account_id = ? AND ia.index_id = ? AND ia.id = ?"
+        "SELECT {INDEXED_COLUMNS} FROM {INDEXED_FROM} WHERE ia.account_id = $1 AND ia.index_id = $2 AND ia.id = $3"
     ))
     .bind(account.as_string())
     .bind(index.as_string())
@@ -238,7 +244,7 @@ pub async fn list_indexed_assets(
         IndexedScope::Asset(id) => ("ia.asset_id", id.as_string()),
     };
     let (total,): (i64,) = sqlx::query_as(&format!(
-        "SELECT COUNT(*) FROM {INDEXED_FROM} WHERE ia.account_id = ? AND {column} = ?"
+        "SELECT COUNT(*) FROM {INDEXED_FROM} WHERE ia.account_id = $1 AND {column} = $2"
     ))
     .bind(account.as_string())
     .bind(&id)
@@ -246,8 +252,8 @@ pub async fn list_indexed_assets(
     .await?;
     let direction = if descending { "DESC" } else { "ASC" };
     let rows = sqlx::query_as(&format!(
-        "SELECT {INDEXED_COLUMNS} FROM {INDEXED_FROM} WHERE ia.account_id = ? AND {column} = ?
-          ORDER BY ia.created_at {direction}, ia.id {direction} LIMIT ? OFFSET ?"
+        "SELECT {INDEXED_COLUMNS} FROM {INDEXED_FROM} WHERE ia.account_id = $1 AND {column} = $2
+          ORDER BY ia.created_at {direction}, ia.id {direction} LIMIT $3 OFFSET $4"
     ))
     .bind(account.as_string())
     .bind(&id)
@@ -264,13 +270,14 @@ pub async fn delete_indexed_asset(
     index: IndexId,
     id: IndexedAssetId,
 ) -> sqlx::Result<bool> {
-    let done =
-        sqlx::query("DELETE FROM indexed_assets WHERE account_id = ? AND index_id = ? AND id = ?")
-            .bind(account.as_string())
-            .bind(index.as_string())
-            .bind(id.as_string())
-            .execute(pool)
-            .await?;
+    let done = sqlx::query(
+        "DELETE FROM indexed_assets WHERE account_id = $1 AND index_id = $2 AND id = $3",
+    )
+    .bind(account.as_string())
+    .bind(index.as_string())
+    .bind(id.as_string())
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -281,7 +288,7 @@ pub async fn delete_references(
     asset: AssetId,
 ) -> sqlx::Result<u64> {
     let done = sqlx::query(
-        "DELETE FROM indexed_assets WHERE asset_id = ? AND asset_id IN (SELECT id FROM assets WHERE account_id = ?)",
+        "DELETE FROM indexed_assets WHERE asset_id = $1 AND asset_id IN (SELECT id FROM assets WHERE account_id = $2)",
     )
     .bind(asset.as_string())
     .bind(account.as_string())
@@ -292,7 +299,7 @@ pub async fn delete_references(
 
 /// How many indexed assets reference an asset.
 pub async fn count_references(pool: &Pool, asset: AssetId) -> sqlx::Result<u64> {
-    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM indexed_assets WHERE asset_id = ?")
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM indexed_assets WHERE asset_id = $1")
         .bind(asset.as_string())
         .fetch_one(pool)
         .await?;

@@ -7,23 +7,24 @@ use crate::domain::{AccountId, KeyId};
 
 /// The account a key hash belongs to, if the key is known and not revoked.
 pub async fn account_for_key_hash(pool: &Pool, key_hash: &str) -> sqlx::Result<Option<AccountId>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT account_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL")
-            .bind(key_hash)
-            .fetch_optional(pool)
-            .await?;
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+    )
+    .bind(key_hash)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.and_then(|(id,)| AccountId::parse(&id).ok()))
 }
 
 /// The account with this name, created if it does not exist.
 pub async fn ensure_account(pool: &Pool, name: &str) -> sqlx::Result<AccountId> {
-    sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING")
+    sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
         .bind(AccountId::new().as_string())
         .bind(name)
         .bind(now_millis())
         .execute(pool)
         .await?;
-    let (id,): (String,) = sqlx::query_as("SELECT id FROM accounts WHERE name = ?")
+    let (id,): (String,) = sqlx::query_as("SELECT id FROM accounts WHERE name = $1")
         .bind(name)
         .fetch_one(pool)
         .await?;
@@ -39,7 +40,7 @@ pub async fn insert_key(
     key_prefix: &str,
 ) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO api_keys (id, account_id, key_hash, key_prefix, created_at) VALUES (?, ?, ?, ?, ?)
+        "INSERT INTO api_keys (id, account_id, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (key_hash) DO NOTHING",
     )
     .bind(KeyId::new().as_string())
@@ -74,7 +75,7 @@ pub async fn list_keys(pool: &Pool) -> sqlx::Result<Vec<KeyRow>> {
 /// Revokes by key id or key hash. Returns false when no active key matched.
 pub async fn revoke(pool: &Pool, id_or_hash: &str) -> sqlx::Result<bool> {
     let done = sqlx::query(
-        "UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR key_hash = ?) AND revoked_at IS NULL",
+        "UPDATE api_keys SET revoked_at = $1 WHERE (id = $2 OR key_hash = $3) AND revoked_at IS NULL",
     )
     .bind(now_millis())
     .bind(id_or_hash)

@@ -1,40 +1,82 @@
 //! sqlx queries, one file per aggregate. SQL dialect details stay in here.
+//!
+//! One pool type serves both engines: sqlx's `Any` driver over SQLite (the
+//! embedded default) or PostgreSQL, chosen by the database URL's scheme.
+//! Every statement is written once, in the SQL both engines read, with `$N`
+//! placeholders (SQLite reads them too); [`Statement`] builds the few whose
+//! shape is only known at run time. Each engine has its own migrations folder
+//! with the same versions.
 
 pub mod assets;
 pub mod indexes;
 pub mod keys;
 
-use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
-
 use anyhow::Context;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::migrate::{MigrateDatabase, Migrator};
+use sqlx::query::QueryAs;
+use sqlx::{Any, Arguments, Encode, Executor, Type};
 
-pub type Pool = sqlx::SqlitePool;
-pub type Transaction<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+pub use assetd_queue::Dialect;
 
-/// Opens (creating if needed) the SQLite database and applies migrations.
+use crate::config::DataDir;
+
+pub type Pool = sqlx::AnyPool;
+pub type Transaction<'a> = sqlx::Transaction<'a, Any>;
 /// A connection of the pool's kind, for queries that take part in a caller's transaction.
-pub type Connection = sqlx::SqliteConnection;
+pub type Connection = sqlx::AnyConnection;
 
-pub async fn connect(database_file: &Path) -> anyhow::Result<Pool> {
-    let options = SqliteConnectOptions::from_str("sqlite://")?
-        .filename(database_file)
-        .create_if_missing(true)
-        // WAL lets `assetd keys` and readers work while the server writes.
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(10))
-        .foreign_keys(true);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(8)
-        .connect_with(options)
+/// Opens the database a command was pointed at (creating it, and the data
+/// directory of the SQLite default, if needed) and applies migrations.
+pub async fn open(data: &DataDir) -> anyhow::Result<Pool> {
+    if data.database_url.is_none() {
+        std::fs::create_dir_all(&data.path)
+            .with_context(|| format!("creating data dir {}", data.path.display()))?;
+    }
+    connect(&data.database_url()?).await
+}
+
+/// Opens (creating if needed) the database at `url` and applies migrations.
+pub async fn connect(url: &str) -> anyhow::Result<Pool> {
+    sqlx::any::install_default_drivers();
+    let dialect = Dialect::of_url(url).with_context(|| {
+        format!(
+            "the database URL must start with sqlite:// or postgres://, not `{}`",
+            redact(url)
+        )
+    })?;
+    create_if_missing(url).await?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(match dialect {
+            Dialect::Sqlite => 8,
+            // Workers, their heartbeats and requests of one node; the server's
+            // own limit is shared by every node.
+            Dialect::Postgres => 16,
+        })
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                if conn.backend_name() == "SQLite" {
+                    // WAL lets `assetd keys` and readers work while the server
+                    // writes; a writer waits for its turn instead of failing.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
         .await
-        .with_context(|| format!("opening database {}", database_file.display()))?;
+        .with_context(|| format!("opening database {}", redact(url)))?;
     // The app's and the queue's migrations share one history table; each set
-    // ignores the other's versions.
-    let mut migrator = sqlx::migrate!("./migrations");
+    // ignores the other's versions. On PostgreSQL sqlx holds an advisory lock
+    // while it migrates, so that nodes starting at once take turns.
+    let mut migrator: Migrator = match dialect {
+        Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
     migrator.set_ignore_missing(true);
     migrator
         .run(&pool)
@@ -46,7 +88,137 @@ pub async fn connect(database_file: &Path) -> anyhow::Result<Pool> {
     Ok(pool)
 }
 
+/// Creates the database like the SQLite default creates its file. A node that
+/// may not look (no access to PostgreSQL's `postgres` database) or that loses
+/// a race to create it goes on and connects.
+async fn create_if_missing(url: &str) -> anyhow::Result<()> {
+    match Any::database_exists(url).await {
+        Ok(true) => Ok(()),
+        Ok(false) => match Any::create_database(url).await {
+            Ok(()) => Ok(()),
+            Err(e) if Any::database_exists(url).await.unwrap_or(false) => {
+                tracing::debug!(error = %e, "another node created the database first");
+                Ok(())
+            }
+            Err(e) => {
+                Err(anyhow::Error::new(e).context(format!("creating database {}", redact(url))))
+            }
+        },
+        Err(e) => {
+            tracing::debug!(error = %e, "could not check whether the database exists; connecting anyway");
+            Ok(())
+        }
+    }
+}
+
+/// A database URL fit for logs and errors: without its password.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Whether the database refused a write because a foreign key no longer
+/// allows it: the loser of a race between deleting an asset and referencing
+/// it. On PostgreSQL both statements can pass their own checks at once; the
+/// key then decides (SQLite runs one writer at a time and never gets here).
+fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.kind() == sqlx::error::ErrorKind::ForeignKeyViolation)
+}
+
+/// A nullable `f64` as a bind argument. sqlx 0.8's `Any` driver sends a None
+/// `f64` to PostgreSQL as a NULL of type `real` and a None `f32` as a NULL of
+/// type `double precision` (it swaps the two). PostgreSQL keeps the types a
+/// statement was first prepared with, so after a NULL `real` it refuses the
+/// next non-null double ("incorrect binary data format in bind parameter").
+/// This binds a None as the `f32` None, which arrives as the double NULL the
+/// column is; the PostgreSQL test suite fails if a sqlx upgrade changes that.
+pub struct NullableDouble(pub Option<f64>);
+
+impl Type<Any> for NullableDouble {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as Type<Any>>::type_info()
+    }
+}
+
+impl<'q> Encode<'q, Any> for NullableDouble {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <Any as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(value) => <f64 as Encode<'q, Any>>::encode_by_ref(&value, buf),
+            None => <Option<f32> as Encode<'q, Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}
+
 /// Now, as stored: Unix milliseconds.
 pub fn now_millis() -> i64 {
     crate::domain::Timestamp::now().millis()
+}
+
+/// A statement whose shape is only known at run time (a list's filters),
+/// written with `$N` placeholders as it is built. sqlx's `QueryBuilder<Any>`
+/// writes `?`, which PostgreSQL does not read.
+pub struct Statement {
+    sql: String,
+    args: AnyArguments<'static>,
+}
+
+impl Statement {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            args: AnyArguments::default(),
+        }
+    }
+
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Appends a placeholder for `value`.
+    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'static + Encode<'static, Any> + Type<Any>,
+    {
+        self.args
+            .add(value)
+            .expect("the Any driver encodes every type it declares");
+        self.sql.push('$');
+        self.sql.push_str(&self.args.len().to_string());
+        self
+    }
+
+    /// Appends `(v1, v2, ...)` with a placeholder for each value.
+    pub fn push_list<T, I>(&mut self, values: I) -> &mut Self
+    where
+        T: 'static + Encode<'static, Any> + Type<Any>,
+        I: IntoIterator<Item = T>,
+    {
+        self.sql.push('(');
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.push_bind(value);
+        }
+        self.sql.push(')');
+        self
+    }
+
+    /// The query, with the arguments bound so far (taken out of the statement).
+    pub fn query_as<O>(&mut self) -> QueryAs<'_, Any, O, AnyArguments<'_>>
+    where
+        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
+    {
+        sqlx::query_as_with(&self.sql, std::mem::take(&mut self.args))
+    }
 }

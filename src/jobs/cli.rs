@@ -1,16 +1,16 @@
 //! `assetd jobs list|retry`: for operators, while the server runs or not.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use crate::assets::{self, RetryScope};
-use crate::config::{DataDir, JobsCommand};
+use crate::config::JobsCommand;
 use crate::db;
 use crate::domain::AssetId;
 
 pub async fn run(command: JobsCommand) -> anyhow::Result<()> {
     match command {
         JobsCommand::List { data_dir } => {
-            let pool = open(&data_dir).await?;
+            let pool = db::open(&data_dir).await?;
             let queue = queue(&pool);
             println!(
                 "{:<8}  {:<10}  {:<9}  {:>8}  {:>13}  {:<32}  last error",
@@ -41,7 +41,7 @@ pub async fn run(command: JobsCommand) -> anyhow::Result<()> {
                 (None, true) => RetryScope::AllFailed,
                 (None, false) => bail!("say which jobs: --asset ID or --all-failed"),
             };
-            let pool = open(&data_dir).await?;
+            let pool = db::open(&data_dir).await?;
             let retried = assets::retry_failed(&pool, &queue(&pool), scope).await?;
             for (kind, asset) in &retried {
                 println!("queued again: {kind} of asset {asset}");
@@ -55,14 +55,4 @@ pub async fn run(command: JobsCommand) -> anyhow::Result<()> {
 /// The retry policy does not matter here: this process runs no job.
 fn queue(pool: &db::Pool) -> assetd_queue::Queue {
     assetd_queue::Queue::new(pool.clone(), assetd_queue::RetryPolicy::default())
-}
-
-async fn open(data_dir: &DataDir) -> anyhow::Result<db::Pool> {
-    let file = data_dir.database_file();
-    if !file.exists() {
-        bail!("there is no database at {}", file.display());
-    }
-    db::connect(&file)
-        .await
-        .with_context(|| format!("opening {}", file.display()))
 }

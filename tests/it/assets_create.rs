@@ -71,6 +71,27 @@ async fn direct_upload_of_each_kind_is_ready_with_size_duration_and_type() {
     assert!(app.tmp_files().is_empty());
 }
 
+/// Every connection of the server's pool first stores an asset without a
+/// duration, then one with: a database that fixed the type of the duration
+/// argument on first use (PostgreSQL's prepared statements) would refuse the
+/// second.
+#[tokio::test]
+async fn assets_without_and_then_with_a_duration_are_both_stored() {
+    let app = TestApp::spawn().await;
+    for name in ["frame.png", "tone.wav"] {
+        for _ in 0..10 {
+            let (status, body) = app.upload(&fixtures().path(name)).await;
+            assert_eq!(status, 201, "{body}");
+            assert_eq!(body["status"], "ready", "{body}");
+            assert_eq!(
+                body["duration"].is_number(),
+                name == "tone.wav",
+                "an image has no duration, a sound has one: {body}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn detail_carries_technical_metadata_and_created_at() {
     let app = TestApp::spawn().await;

@@ -1,5 +1,8 @@
 //! Starts the real `assetd` binary on an ephemeral port with a fresh data dir,
-//! and makes the media fixtures with the ffmpeg command line.
+//! and makes the media fixtures with the ffmpeg command line. When
+//! `ASSETD_TEST_POSTGRES_URL` names a PostgreSQL server (the README's test
+//! command starts one and runs this suite a second time with it), each server
+//! keeps its rows in a database of its own there instead of SQLite.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -58,7 +61,7 @@ impl TestApp {
         command
             .arg("serve")
             .env("ASSETD_BIND", "127.0.0.1:0")
-            .env("ASSETD_DATA_DIR", data_dir.path())
+            .envs(data_env(data_dir.path()))
             .env("ASSETD_API_KEY", &key)
             .env("ASSETD_ALLOW_PRIVATE_URLS", "true")
             .env("ASSETD_SHUTDOWN_TIMEOUT_SECS", "5")
@@ -93,6 +96,11 @@ impl TestApp {
             data_dir,
             child: Some(child),
         }
+    }
+
+    /// Where this server keeps its rows.
+    pub fn database_url(&self) -> String {
+        database_url(self.data_dir.path())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -168,7 +176,7 @@ impl TestApp {
     pub async fn key_for(&self, account: &str) -> String {
         let out = Command::new(BIN)
             .args(["keys", "create", "--account", account])
-            .env("ASSETD_DATA_DIR", self.data_dir.path())
+            .envs(data_env(self.data_dir.path()))
             .output()
             .await
             .unwrap();
@@ -238,6 +246,34 @@ impl TestApp {
             assets_before,
             "an asset folder was left behind"
         );
+    }
+}
+
+/// What points an `assetd` command at the data of the server on `data_dir`
+/// (as an operator's command run beside the server would be).
+pub fn data_env(data_dir: &Path) -> [(&'static str, String); 2] {
+    [
+        ("ASSETD_DATA_DIR", data_dir.display().to_string()),
+        ("ASSETD_DATABASE_URL", database_url(data_dir)),
+    ]
+}
+
+/// The database of the server on `data_dir`: a database named after the data
+/// dir on the test PostgreSQL server if there is one (so that a restart on the
+/// same data dir finds it), else the SQLite file in the data dir.
+pub fn database_url(data_dir: &Path) -> String {
+    match std::env::var("ASSETD_TEST_POSTGRES_URL") {
+        Ok(server) => {
+            let name: String = data_dir
+                .file_name()
+                .expect("a temp dir has a name")
+                .to_string_lossy()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            format!("{}/it{name}", server.trim_end_matches('/'))
+        }
+        Err(_) => format!("sqlite://{}", data_dir.join("assetd.db").display()),
     }
 }
 

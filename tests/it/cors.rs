@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
 
-use crate::common::{TestApp, BIN};
+use crate::common::{data_env, TestApp, BIN};
 use crate::media_steps::upload_with_steps;
 
 const PAGE: &str = "http://page.example:5173";
@@ -233,7 +233,7 @@ async fn an_invalid_origin_stops_start_up_with_a_clear_message() {
     let data_dir = tempfile::tempdir().unwrap();
     let run = tokio::process::Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0"])
-        .env("ASSETD_DATA_DIR", data_dir.path())
+        .envs(data_env(data_dir.path()))
         .env(
             "ASSETD_CORS_ORIGINS",
             "http://localhost:3000,localhost:3000",

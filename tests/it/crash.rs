@@ -118,7 +118,7 @@ async fn hls_half_written_at_a_crash_is_never_served_and_is_made_again() {
 fn assetd_command(app: &TestApp, args: &[&str]) -> String {
     let out = std::process::Command::new(crate::common::BIN)
         .args(args)
-        .env("ASSETD_DATA_DIR", app.data_dir.path())
+        .envs(crate::common::data_env(app.data_dir.path()))
         .output()
         .expect("run assetd");
     assert!(

@@ -168,12 +168,8 @@ async fn deleting_an_asset_while_it_processes_cancels_its_jobs_and_leaves_nothin
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(app.asset_folders().is_empty(), "{:?}", app.asset_folders());
     assert_eq!(app.asset_count().await, 0);
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        app.data_dir.path().join("assetd.db").display()
-    ))
-    .await
-    .unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&app.database_url()).await.unwrap();
     let live: Vec<(String, String)> =
         sqlx::query_as("SELECT kind, state FROM jobs WHERE state IN ('queued', 'running')")
             .fetch_all(&pool)

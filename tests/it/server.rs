@@ -1,6 +1,6 @@
 use std::process::Command;
 
-use crate::common::{assert_error, fixtures, json_of, TestApp, BIN};
+use crate::common::{assert_error, data_env, fixtures, json_of, TestApp, BIN};
 
 #[tokio::test]
 async fn health_answers_and_every_response_has_a_request_id() {
@@ -100,7 +100,7 @@ async fn keys_can_be_listed_and_revoked_while_the_server_runs() {
     let data_dir = app.data_dir.path();
     let list = Command::new(BIN)
         .args(["keys", "list"])
-        .env("ASSETD_DATA_DIR", data_dir)
+        .envs(data_env(data_dir))
         .output()
         .unwrap();
     assert!(list.status.success());
@@ -113,7 +113,7 @@ async fn keys_can_be_listed_and_revoked_while_the_server_runs() {
 
     let revoke = Command::new(BIN)
         .args(["keys", "revoke", &key])
-        .env("ASSETD_DATA_DIR", data_dir)
+        .envs(data_env(data_dir))
         .output()
         .unwrap();
     assert!(
@@ -134,7 +134,7 @@ async fn keys_can_be_listed_and_revoked_while_the_server_runs() {
 
     let again = Command::new(BIN)
         .args(["keys", "revoke", &key])
-        .env("ASSETD_DATA_DIR", data_dir)
+        .envs(data_env(data_dir))
         .output()
         .unwrap();
     assert!(!again.status.success(), "revoking twice is an error");

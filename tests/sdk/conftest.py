@@ -4,8 +4,12 @@ The suite drives a real `assetd serve` process through the official
 `twelvelabs` SDK (and raw httpx where the SDK can't send a case).
 
 Environment:
-  ASSETD_BIN  path of the server binary (default: <repo>/target/release/assetd)
-  TEST_LOG=1  let the server's stderr through instead of writing it to a log file
+  ASSETD_BIN                path of the server binary (default: <repo>/target/release/assetd)
+  ASSETD_TEST_POSTGRES_URL  a PostgreSQL server (postgres://USER@HOST:PORT): each server
+                            started here keeps its rows in a fresh database there
+                            instead of SQLite (the README's test command runs the
+                            suite once each way)
+  TEST_LOG=1                let the server's stderr through instead of writing it to a log file
 """
 
 from __future__ import annotations
@@ -72,10 +76,14 @@ class AssetdServer:
         self._stdout_rest: List[str] = []
 
         env = dict(os.environ)
+        postgres = env.get("ASSETD_TEST_POSTGRES_URL")
         for k in list(env):
             if k.startswith("ASSETD_"):
                 del env[k]
         env["ASSETD_API_KEY"] = self.api_key
+        if postgres:
+            # assetd creates the database on first start, as it creates its SQLite file.
+            env["ASSETD_DATABASE_URL"] = f"{postgres.rstrip('/')}/sdk_{uuid.uuid4().hex}"
         if allow_private:
             env["ASSETD_ALLOW_PRIVATE_URLS"] = "true"
         env.update(extra_env or {})

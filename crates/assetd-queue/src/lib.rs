@@ -8,8 +8,11 @@
 //! failed, not deleted, and can be queued again with [`Queue::retry_failed`]. The queue knows nothing of
 //! what jobs do: kinds, payloads and resources are opaque strings.
 //!
-//! Only SQLite is implemented; the SQL is kept in this file so that PostgreSQL
-//! (`FOR UPDATE SKIP LOCKED` in the claim) is a contained change.
+//! It runs on SQLite (one process) and on PostgreSQL (several nodes). Every
+//! time it stores is read off the database's clock, so that nodes whose clocks
+//! disagree still agree on when a lease ran out. The SQL is kept in this file;
+//! the only statements that differ by [`Dialect`] are the claim (PostgreSQL
+//! skips rows another node is claiming) and the clock.
 
 mod worker;
 
@@ -18,15 +21,67 @@ use std::time::Duration;
 
 use backon::BackoffBuilder;
 use sqlx::migrate::{MigrateError, Migrator};
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool, FromRow};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 pub use worker::{spawn_workers, Handler, Outcome, WorkerOptions};
 
+/// The SQL engine under a pool, told by its URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// `sqlite:...` or `postgres:...`/`postgresql:...`; None for anything else.
+    pub fn of_url(url: &str) -> Option<Self> {
+        let scheme = url.split_once(':')?.0;
+        match scheme {
+            "sqlite" => Some(Self::Sqlite),
+            "postgres" | "postgresql" => Some(Self::Postgres),
+            _ => None,
+        }
+    }
+
+    pub fn of(pool: &AnyPool) -> Self {
+        Self::of_url(pool.connect_options().database_url.as_str())
+            .expect("an AnyPool is only ever opened on a SQLite or PostgreSQL URL")
+    }
+
+    /// Unix milliseconds by the database's clock, as an SQL expression.
+    /// PostgreSQL's `now()` is the start of the statement's transaction.
+    fn now_millis(self) -> &'static str {
+        match self {
+            Self::Sqlite => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            Self::Postgres => "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// What makes concurrent claims on several nodes pass each other by
+    /// instead of queueing on the same row. SQLite has one writer at a time.
+    fn claim_lock(self) -> &'static str {
+        match self {
+            Self::Sqlite => "",
+            Self::Postgres => "FOR UPDATE SKIP LOCKED",
+        }
+    }
+}
+
+/// The channel on which PostgreSQL announces queued jobs (a trigger in the
+/// queue's migration sends the job's kind), so that idle workers on every node
+/// look at once instead of at their next poll.
+const CHANNEL: &str = "assetd_jobs";
+
 /// Creates or upgrades the queue's table. Its migration versions are far from
 /// the app's, and each side ignores the other's, so they share one history table.
-pub async fn migrate(pool: &SqlitePool) -> Result<(), MigrateError> {
-    let mut migrator: Migrator = sqlx::migrate!("./migrations");
+pub async fn migrate(pool: &AnyPool) -> Result<(), MigrateError> {
+    let mut migrator: Migrator = match Dialect::of(pool) {
+        Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
     migrator.set_ignore_missing(true);
     migrator.run(pool).await
 }
@@ -110,24 +165,23 @@ pub struct JobState {
 
 #[derive(Clone)]
 pub struct Queue {
-    pool: SqlitePool,
+    pool: AnyPool,
+    dialect: Dialect,
     wake: Arc<Notify>,
     retry: RetryPolicy,
 }
 
 const STATE_COLUMNS: &str = "id, kind, state, resource, attempts, interruptions, last_error";
 
-fn now_millis() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
 impl Queue {
-    pub fn new(pool: SqlitePool, retry: RetryPolicy) -> Self {
+    /// A queue on `pool`, in the SQL of its [`Dialect`].
+    pub fn new(pool: AnyPool, retry: RetryPolicy) -> Self {
         Self {
+            dialect: Dialect::of(&pool),
             pool,
             wake: Arc::new(Notify::new()),
             retry,
@@ -136,25 +190,24 @@ impl Queue {
 
     /// Adds a job inside the caller's transaction (so that it exists exactly when
     /// what it is about does). Call [`Queue::wake`] after the commit.
-    pub async fn enqueue(&self, conn: &mut SqliteConnection, job: &NewJob) -> sqlx::Result<i64> {
-        let now = now_millis();
-        let (id,): (i64,) = sqlx::query_as(
+    pub async fn enqueue(&self, conn: &mut AnyConnection, job: &NewJob) -> sqlx::Result<i64> {
+        let now = self.dialect.now_millis();
+        let (id,): (i64,) = sqlx::query_as(&format!(
             "INSERT INTO jobs (kind, payload, resource, state, attempts, max_attempts, run_after, created_at, updated_at)
-             VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?) RETURNING id",
-        )
+             VALUES ($1, $2, $3, 'queued', 0, $4, {now} + $5, {now}, {now}) RETURNING id"
+        ))
         .bind(&job.kind)
         .bind(&job.payload)
         .bind(&job.resource)
         .bind(i64::from(job.max_attempts.max(1)))
-        .bind(now + millis(job.delay))
-        .bind(now)
-        .bind(now)
+        .bind(millis(job.delay))
         .fetch_one(conn)
         .await?;
         Ok(id)
     }
 
-    /// Tells idle workers in this process to look for work now (others poll).
+    /// Tells idle workers in this process to look for work now. Workers on
+    /// other nodes hear of it from PostgreSQL ([`Queue::listen`]), or poll.
     pub fn wake(&self) {
         self.wake.notify_waiters();
     }
@@ -163,35 +216,75 @@ impl Queue {
         self.wake.clone()
     }
 
+    /// On PostgreSQL, wakes this process's idle workers whenever any node
+    /// queues a job, until `stop`. The listener reconnects by itself after a
+    /// lost connection; polling covers what it misses meanwhile. On SQLite
+    /// (one process) there is nothing to listen to: None.
+    pub fn listen(&self, stop: CancellationToken) -> Option<JoinHandle<()>> {
+        if self.dialect != Dialect::Postgres {
+            return None;
+        }
+        let url = self.pool.connect_options().database_url.to_string();
+        let wake = self.wake.clone();
+        Some(tokio::spawn(async move {
+            let mut listener = loop {
+                match listen_on(&url).await {
+                    Ok(listener) => break listener,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not listen for queued jobs; polling meanwhile");
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                            () = stop.cancelled() => return,
+                        }
+                    }
+                }
+            };
+            loop {
+                tokio::select! {
+                    received = listener.recv() => match received {
+                        Ok(_) => wake.notify_waiters(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "lost the queued-jobs channel; polling meanwhile");
+                            tokio::select! {
+                                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                                () = stop.cancelled() => return,
+                            }
+                        }
+                    },
+                    () = stop.cancelled() => return,
+                }
+            }
+        }))
+    }
+
     /// Claims the next due job of `kind`: one statement, so two workers can never
     /// hold the same job. A running job whose lease ran out counts as due; taking
-    /// it counts an interruption instead of an attempt (SQLite evaluates every
-    /// `SET` expression against the row as it was).
+    /// it counts an interruption instead of an attempt (every `SET` expression
+    /// sees the row as it was).
     pub async fn claim(
         &self,
         kind: &str,
         owner: &str,
         lease: Duration,
     ) -> sqlx::Result<Option<Job>> {
-        let now = now_millis();
-        sqlx::query_as(
+        let now = self.dialect.now_millis();
+        let lock = self.dialect.claim_lock();
+        sqlx::query_as(&format!(
             "UPDATE jobs
-                SET attempts = attempts + (state = 'queued'),
-                    interruptions = interruptions + (state = 'running'),
-                    state = 'running', lease_until = ?, lease_owner = ?, updated_at = ?
+                SET attempts = attempts + CASE WHEN state = 'queued' THEN 1 ELSE 0 END,
+                    interruptions = interruptions + CASE WHEN state = 'running' THEN 1 ELSE 0 END,
+                    state = 'running', lease_until = {now} + $1, lease_owner = $2, updated_at = {now}
               WHERE id = (SELECT id FROM jobs
-                           WHERE kind = ?
-                             AND ((state = 'queued' AND run_after <= ?) OR (state = 'running' AND lease_until < ?))
+                           WHERE kind = $3
+                             AND ((state = 'queued' AND run_after <= {now}) OR (state = 'running' AND lease_until < {now}))
                            ORDER BY run_after, id
-                           LIMIT 1)
-             RETURNING id, kind, payload, resource, attempts AS attempt, max_attempts, interruptions, lease_owner",
-        )
-        .bind(now + millis(lease))
+                           LIMIT 1
+                           {lock})
+             RETURNING id, kind, payload, resource, attempts AS attempt, max_attempts, interruptions, lease_owner"
+        ))
+        .bind(millis(lease))
         .bind(owner)
-        .bind(now)
         .bind(kind)
-        .bind(now)
-        .bind(now)
         .fetch_optional(&self.pool)
         .await
     }
@@ -199,12 +292,12 @@ impl Queue {
     /// Renews the lease. False when the job is no longer this worker's (it was
     /// cancelled, or its lease ran out and another worker took it).
     pub async fn heartbeat(&self, job: &Job, lease: Duration) -> sqlx::Result<bool> {
-        let now = now_millis();
-        let done = sqlx::query(
-            "UPDATE jobs SET lease_until = ?, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'",
-        )
-        .bind(now + millis(lease))
-        .bind(now)
+        let now = self.dialect.now_millis();
+        let done = sqlx::query(&format!(
+            "UPDATE jobs SET lease_until = {now} + $1, updated_at = {now}
+              WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
+        ))
+        .bind(millis(lease))
         .bind(job.id)
         .bind(&job.lease_owner)
         .execute(&self.pool)
@@ -214,27 +307,27 @@ impl Queue {
 
     /// The job succeeded: its row goes.
     pub async fn complete(&self, job: &Job) -> sqlx::Result<bool> {
-        let done =
-            sqlx::query("DELETE FROM jobs WHERE id = ? AND lease_owner = ? AND state = 'running'")
-                .bind(job.id)
-                .bind(&job.lease_owner)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(job.id)
+        .bind(&job.lease_owner)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Queues the job again after the backoff for this attempt.
     pub async fn retry_later(&self, job: &Job, error: &str) -> sqlx::Result<Duration> {
         let delay = self.retry.delay(job.attempt);
-        let now = now_millis();
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', run_after = ?, lease_until = NULL, lease_owner = NULL,
-                    last_error = ?, updated_at = ?
-              WHERE id = ? AND lease_owner = ? AND state = 'running'",
-        )
-        .bind(now + millis(delay))
+        let now = self.dialect.now_millis();
+        sqlx::query(&format!(
+            "UPDATE jobs SET state = 'queued', run_after = {now} + $1, lease_until = NULL, lease_owner = NULL,
+                    last_error = $2, updated_at = {now}
+              WHERE id = $3 AND lease_owner = $4 AND state = 'running'"
+        ))
+        .bind(millis(delay))
         .bind(error)
-        .bind(now)
         .bind(job.id)
         .bind(&job.lease_owner)
         .execute(&self.pool)
@@ -244,12 +337,12 @@ impl Queue {
 
     /// The job ended without success; the row stays with its error.
     pub async fn fail(&self, job: &Job, error: &str) -> sqlx::Result<bool> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'failed', lease_until = NULL, last_error = ?, updated_at = ?
-              WHERE id = ? AND lease_owner = ? AND state = 'running'",
-        )
+        let now = self.dialect.now_millis();
+        let done = sqlx::query(&format!(
+            "UPDATE jobs SET state = 'failed', lease_until = NULL, last_error = $1, updated_at = {now}
+              WHERE id = $2 AND lease_owner = $3 AND state = 'running'"
+        ))
         .bind(error)
-        .bind(now_millis())
         .bind(job.id)
         .bind(&job.lease_owner)
         .execute(&self.pool)
@@ -261,14 +354,14 @@ impl Queue {
     /// transaction. A running one notices at its next heartbeat and stops.
     pub async fn cancel_resource(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         resource: &str,
     ) -> sqlx::Result<u64> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', lease_until = NULL, updated_at = ?
-              WHERE resource = ? AND state IN ('queued', 'running')",
-        )
-        .bind(now_millis())
+        let now = self.dialect.now_millis();
+        let done = sqlx::query(&format!(
+            "UPDATE jobs SET state = 'cancelled', lease_until = NULL, updated_at = {now}
+              WHERE resource = $1 AND state IN ('queued', 'running')"
+        ))
         .bind(resource)
         .execute(conn)
         .await?;
@@ -278,13 +371,12 @@ impl Queue {
     /// Puts this owner's running jobs back in the queue without counting the
     /// attempt: a clean shutdown hands its work on at once instead of after the lease.
     pub async fn release(&self, owner: &str) -> sqlx::Result<u64> {
-        let done = sqlx::query(
+        let now = self.dialect.now_millis();
+        let done = sqlx::query(&format!(
             "UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_until = NULL, lease_owner = NULL,
-                    run_after = ?, updated_at = ?
-              WHERE lease_owner = ? AND state = 'running'",
-        )
-        .bind(now_millis())
-        .bind(now_millis())
+                    run_after = {now}, updated_at = {now}
+              WHERE lease_owner = $1 AND state = 'running'"
+        ))
         .bind(owner)
         .execute(&self.pool)
         .await?;
@@ -294,7 +386,7 @@ impl Queue {
     /// Every job about `resource`, oldest first.
     pub async fn jobs_for(&self, resource: &str) -> sqlx::Result<Vec<JobState>> {
         sqlx::query_as(&format!(
-            "SELECT {STATE_COLUMNS} FROM jobs WHERE resource = ? ORDER BY id"
+            "SELECT {STATE_COLUMNS} FROM jobs WHERE resource = $1 ORDER BY id"
         ))
         .bind(resource)
         .fetch_all(&self.pool)
@@ -316,19 +408,24 @@ impl Queue {
     /// Returns the jobs queued again. Call [`Queue::wake`] after the commit.
     pub async fn retry_failed(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         resource: Option<&str>,
     ) -> sqlx::Result<Vec<JobState>> {
-        let now = now_millis();
+        let now = self.dialect.now_millis();
         sqlx::query_as(&format!(
-            "UPDATE jobs SET state = 'queued', attempts = 0, interruptions = 0, run_after = ?1,
-                    lease_until = NULL, lease_owner = NULL, last_error = NULL, updated_at = ?1
-              WHERE state = 'failed' AND (?2 IS NULL OR resource = ?2)
+            "UPDATE jobs SET state = 'queued', attempts = 0, interruptions = 0, run_after = {now},
+                    lease_until = NULL, lease_owner = NULL, last_error = NULL, updated_at = {now}
+              WHERE state = 'failed' AND ($1 IS NULL OR resource = $1)
              RETURNING {STATE_COLUMNS}"
         ))
-        .bind(now)
         .bind(resource)
         .fetch_all(conn)
         .await
     }
+}
+
+async fn listen_on(url: &str) -> sqlx::Result<sqlx::postgres::PgListener> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
 }

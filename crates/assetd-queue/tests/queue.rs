@@ -1,34 +1,61 @@
-//! The queue against a real SQLite file.
+//! The queue against a real SQLite file, or, when `ASSETD_TEST_POSTGRES_URL`
+//! names a PostgreSQL server (the README's test command starts one), against
+//! a fresh database on it.
 
 use std::collections::HashSet;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use assetd_queue::{
     spawn_workers, Handler, Job, NewJob, Outcome, Queue, RetryPolicy, WorkerOptions,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::SqlitePool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::AnyPool;
 use tokio_util::sync::CancellationToken;
 
 struct Db {
-    pool: SqlitePool,
+    pool: AnyPool,
     _dir: tempfile::TempDir,
 }
 
 async fn db() -> Db {
+    sqlx::any::install_default_drivers();
     let dir = tempfile::tempdir().unwrap();
-    let options = SqliteConnectOptions::from_str("sqlite://")
-        .unwrap()
-        .filename(dir.path().join("q.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
+    let url = match std::env::var("ASSETD_TEST_POSTGRES_URL") {
+        Ok(server) => {
+            static SEQ: AtomicUsize = AtomicUsize::new(0);
+            let name = format!(
+                "queue_{}_{}_{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::SeqCst),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            );
+            let url = format!("{}/{name}", server.trim_end_matches('/'));
+            sqlx::Any::create_database(&url).await.unwrap();
+            url
+        }
+        Err(_) => format!("sqlite://{}?mode=rwc", dir.path().join("q.db").display()),
+    };
+    let pool = AnyPoolOptions::new()
         .max_connections(8)
-        .connect_with(options)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                if conn.backend_name() == "SQLite" {
+                    sqlx::Executor::execute(
+                        &mut *conn,
+                        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
         .await
         .unwrap();
     assetd_queue::migrate(&pool).await.unwrap();
@@ -54,7 +81,7 @@ fn job(kind: &str, resource: &str, max_attempts: u32) -> NewJob {
     }
 }
 
-async fn add(queue: &Queue, pool: &SqlitePool, new: NewJob) -> i64 {
+async fn add(queue: &Queue, pool: &AnyPool, new: NewJob) -> i64 {
     let mut conn = pool.acquire().await.unwrap();
     queue.enqueue(&mut conn, &new).await.unwrap()
 }
@@ -559,4 +586,37 @@ async fn failed_jobs_can_be_queued_again_by_resource_or_all() {
     drop(conn);
     let claimed = queue.claim("f", "w", LEASE).await.unwrap().unwrap();
     assert_eq!(claimed.attempt, 1, "fresh attempts");
+}
+
+#[tokio::test]
+async fn on_postgresql_a_job_queued_by_one_node_wakes_idle_workers_on_another() {
+    let db = db().await;
+    let (node_a, node_b) = (
+        Queue::new(db.pool.clone(), quick_retries()),
+        Queue::new(db.pool.clone(), quick_retries()),
+    );
+    let stop = CancellationToken::new();
+    let Some(listener) = node_b.listen(stop.clone()) else {
+        println!("skipped: SQLite runs one process, so there is no other node to wake");
+        return;
+    };
+    let handler = Arc::new(Flaky {
+        runs: AtomicU32::new(0),
+        failed_calls: AtomicU32::new(0),
+        succeed_on: 1,
+        outcome: Outcome::Done,
+    });
+    // An idle worker that would not look again for a minute on its own.
+    let mut slow_poll = options("woken", LEASE);
+    slow_poll.poll_interval = Duration::from_secs(60);
+    spawn_workers(node_b.clone(), slow_poll, handler.clone(), stop.clone());
+    // Let the worker find the queue empty and the listener subscribe.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    add(&node_a, &db.pool, job("woken", "n1", 1)).await;
+    wait_until("node B's worker to run node A's job", || {
+        handler.runs.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    stop.cancel();
+    listener.await.unwrap();
 }

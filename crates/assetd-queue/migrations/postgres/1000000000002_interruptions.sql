@@ -1,0 +1,3 @@
+-- A job whose process died while it ran (its lease ran out) was interrupted,
+-- not failed: that is counted here, apart from `attempts`, with its own cap.
+ALTER TABLE jobs ADD COLUMN interruptions BIGINT NOT NULL DEFAULT 0;
