@@ -84,6 +84,12 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_TRUST_PROXY", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub trust_proxy: bool,
 
+    /// The key that signs media URLs, as 64 hex digits (e.g. `openssl rand -hex 32`).
+    /// Default: one kept in the database, made by the first node that starts,
+    /// so that every node of a cluster accepts the URLs the others hand out.
+    #[arg(long, env = "ASSETD_SIGNING_SECRET", hide_env_values = true)]
+    pub signing_secret: Option<String>,
+
     /// Registers this key for the account `default` at start-up if it is not known yet.
     #[arg(long, env = "ASSETD_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,

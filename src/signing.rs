@@ -3,8 +3,6 @@
 //! The signature covers the asset and the expiry, not the file, so that the
 //! relative segment URIs inside a playlist work under the same prefix.
 
-use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -38,18 +36,6 @@ pub enum Denied {
 }
 
 impl UrlSigner {
-    /// Uses the secret in `DATA/secret`, creating it (mode 0600) on first start.
-    pub fn load_or_create(data_dir: &Path, ttl: Duration) -> anyhow::Result<Self> {
-        let path = data_dir.join("secret");
-        let key = match std::fs::read_to_string(&path) {
-            Ok(text) => parse_key(&text)
-                .with_context(|| format!("{} is not a 64-digit hex secret", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_key(&path)?,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        Ok(Self::new(key, ttl))
-    }
-
     pub fn new(key: [u8; 32], ttl: Duration) -> Self {
         Self { key, ttl }
     }
@@ -101,34 +87,19 @@ impl UrlSigner {
     }
 }
 
-fn parse_key(text: &str) -> anyhow::Result<[u8; 32]> {
-    let bytes = hex::decode(text.trim())?;
+/// A signing key as it is configured and stored: 64 hex digits.
+pub fn parse_key(text: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim()).context("not hex")?;
     bytes
         .try_into()
-        .map_err(|_| anyhow::anyhow!("wrong length"))
+        .map_err(|_| anyhow::anyhow!("not 64 hex digits (32 bytes)"))
 }
 
-fn create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
-    use std::os::unix::fs::OpenOptionsExt;
+/// A fresh random signing key, as 64 hex digits.
+pub fn generate_key() -> String {
     let mut key = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut key);
-    let created = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    match created {
-        Ok(mut file) => {
-            file.write_all(hex::encode(key).as_bytes())?;
-            file.sync_all()?;
-            Ok(key)
-        }
-        // Another process (a second server on the same data dir) made it first.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            parse_key(&std::fs::read_to_string(path)?)
-        }
-        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
-    }
+    hex::encode(key)
 }
 
 pub fn now_secs() -> i64 {
@@ -207,16 +178,10 @@ mod tests {
     }
 
     #[test]
-    fn the_secret_is_created_once_and_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = UrlSigner::load_or_create(dir.path(), Duration::from_secs(60)).unwrap();
-        let b = UrlSigner::load_or_create(dir.path(), Duration::from_secs(60)).unwrap();
-        assert_eq!(a.key, b.key);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("secret"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+    fn a_generated_key_parses_and_a_short_or_non_hex_one_does_not() {
+        assert!(parse_key(&generate_key()).is_ok());
+        assert_ne!(generate_key(), generate_key());
+        assert!(parse_key("abcd").is_err());
+        assert!(parse_key(&"zz".repeat(32)).is_err());
     }
 }

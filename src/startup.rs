@@ -12,7 +12,7 @@ use crate::app::{App, AppState};
 use crate::config::ServeConfig;
 use crate::fetch::UrlFetcher;
 use crate::media_child::MediaRunner;
-use crate::signing::UrlSigner;
+use crate::signing::{self, UrlSigner};
 use crate::storage::Storage;
 use crate::{db, http, jobs, keys};
 use assetd_queue::Queue;
@@ -69,7 +69,7 @@ impl Application {
                 "absolute URLs start with the Host of each request (no --public-url)"
             ),
         }
-        let signer = UrlSigner::load_or_create(config.data_path(), config.media_url_ttl())?;
+        let signer = UrlSigner::new(signing_key(&pool, &config).await?, config.media_url_ttl());
         let queue = Queue::new(pool.clone(), config.retry_policy());
         let shutdown_timeout = config.shutdown_timeout();
         let app: AppState = Arc::new(App {
@@ -142,6 +142,27 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// The key that signs media URLs: `--signing-secret`, else the one in the
+/// database, which every node shares. The first node to start stores it: a
+/// new one, or that of the `secret` file where older versions kept it, so
+/// that the URLs they handed out stay valid.
+async fn signing_key(pool: &db::Pool, config: &ServeConfig) -> anyhow::Result<[u8; 32]> {
+    if let Some(secret) = &config.signing_secret {
+        return signing::parse_key(secret)
+            .context("--signing-secret (ASSETD_SIGNING_SECRET) must be 64 hex digits");
+    }
+    let old_file = config.data_path().join("secret");
+    let candidate = match std::fs::read_to_string(&old_file) {
+        Ok(text) if signing::parse_key(&text).is_ok() => text.trim().to_string(),
+        Ok(_) => anyhow::bail!("{} is not a 64-digit hex secret", old_file.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => signing::generate_key(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", old_file.display())),
+    };
+    let stored = db::settings::get_or_insert(pool, "media_url_signing_key", &candidate).await?;
+    signing::parse_key(&stored)
+        .context("the media URL signing key stored in the database is damaged")
 }
 
 /// The program that media children run: this very binary. On Linux that is

@@ -10,6 +10,7 @@
 pub mod assets;
 pub mod indexes;
 pub mod keys;
+pub mod settings;
 
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyPoolOptions};

@@ -277,6 +277,33 @@ pub fn database_url(data_dir: &Path) -> String {
     }
 }
 
+/// Uploads an image with a thumbnail and returns its id once the thumbnail is ready.
+pub async fn asset_with_thumbnail(app: &TestApp) -> String {
+    let form = direct_form(&fixtures().path("frame.png")).text("enable_thumbnail", "true");
+    let (status, created) = app.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap().to_string();
+    let asset = wait_until_settled(app, &id).await;
+    assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
+    id
+}
+
+/// The thumbnail URL of a retrieve sent with these extra headers.
+pub async fn thumbnail_url(app: &TestApp, id: &str, headers: &[(&str, &str)]) -> String {
+    let mut request = app
+        .client
+        .get(app.url(&format!("/assets/{id}")))
+        .header("x-api-key", &app.key);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+    body["thumbnail"]["representative_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no URL: {body}"))
+        .to_string()
+}
+
 /// Polls an asset until it and its requested steps are finished.
 pub async fn wait_until_settled(app: &TestApp, id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);

@@ -18,4 +18,5 @@ mod origin;
 mod public_urls;
 mod rate_limit;
 mod server;
+mod signing_secret;
 mod url_ingest;

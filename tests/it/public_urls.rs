@@ -2,34 +2,7 @@
 //! from --public-url, else from the request's Host, and from the
 //! X-Forwarded-* / Forwarded headers only behind a proxy the operator trusts.
 
-use crate::common::{direct_form, fixtures, wait_until_settled, TestApp};
-
-/// Uploads an image with a thumbnail and returns its id once the thumbnail is ready.
-async fn asset_with_thumbnail(app: &TestApp) -> String {
-    let form = direct_form(&fixtures().path("frame.png")).text("enable_thumbnail", "true");
-    let (status, created) = app.create(form).await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["_id"].as_str().unwrap().to_string();
-    let asset = wait_until_settled(app, &id).await;
-    assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
-    id
-}
-
-/// The thumbnail URL of a retrieve sent with these extra headers.
-async fn thumbnail_url(app: &TestApp, id: &str, headers: &[(&str, &str)]) -> String {
-    let mut request = app
-        .client
-        .get(app.url(&format!("/assets/{id}")))
-        .header("x-api-key", &app.key);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
-    body["thumbnail"]["representative_url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no URL: {body}"))
-        .to_string()
-}
+use crate::common::{asset_with_thumbnail, thumbnail_url, TestApp};
 
 fn port_of(app: &TestApp) -> u16 {
     app.base.rsplit(':').next().unwrap().parse().unwrap()
