@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP server.
     Serve(Box<ServeConfig>),
+    /// Run jobs only: `serve --no-api` (for worker nodes of a cluster).
+    Worker(Box<ServeConfig>),
     /// Manage API keys (works while the server runs on the same data dir).
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -75,6 +77,11 @@ pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port (printed at start-up).
     #[arg(long, env = "ASSETD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+
+    /// Serve no API and no media, only `/healthz`: a node that runs jobs (the
+    /// `ASSETD_*_WORKERS` settings say which) for the nodes that take requests.
+    #[arg(long, env = "ASSETD_NO_API", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub no_api: bool,
 
     /// Base of the absolute URLs the API hands out (default: from each request's Host).
     #[arg(long, env = "ASSETD_PUBLIC_URL")]

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use assetd::config::{Cli, Command, LogFormat};
+use assetd::config::{Cli, Command, LogFormat, ServeConfig};
 use assetd::{db, jobs, keys, media_child, startup, telemetry};
 use clap::Parser;
 
@@ -30,18 +30,11 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(config) => {
-            telemetry::init(config.log_format);
-            let app = startup::Application::build(*config).await?;
-            let addr = app.local_addr()?;
-            tracing::info!(%addr, "listening");
-            // One line on stdout that scripts and tests wait for.
-            let mut out = std::io::stdout();
-            writeln!(out, "listening on http://{addr}")
-                .and_then(|()| out.flush())
-                .context("writing to stdout")?;
-            app.run_until_stopped().await
+        Command::Worker(mut config) => {
+            config.no_api = true;
+            serve(*config).await
         }
+        Command::Serve(config) => serve(*config).await,
         Command::Keys(command) => {
             telemetry::init(LogFormat::Text);
             keys::run(command).await
@@ -61,4 +54,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::MediaChild(_) => unreachable!("handled before the runtime starts"),
     }
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    telemetry::init(config.log_format);
+    let app = startup::Application::build(config).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, "listening");
+    // One line on stdout that scripts and tests wait for.
+    let mut out = std::io::stdout();
+    writeln!(out, "listening on http://{addr}")
+        .and_then(|()| out.flush())
+        .context("writing to stdout")?;
+    app.run_until_stopped().await
 }

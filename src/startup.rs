@@ -33,19 +33,25 @@ impl Application {
             .prepare()
             .await
             .with_context(|| format!("preparing data dir {}", config.data_path().display()))?;
-        let swept = storage.sweep_tmp().await.context("sweeping tmp/")?;
+        let pool = db::open(&config.data_dir).await?;
+        // On SQLite this is the only server on the data dir. On PostgreSQL
+        // other nodes may share it and be writing right now: only what nobody
+        // touched for a while is left over from a crash.
+        let grace = match db::Dialect::of(&pool) {
+            db::Dialect::Sqlite => Duration::ZERO,
+            db::Dialect::Postgres => SHARED_SWEEP_GRACE,
+        };
+        let swept = storage.sweep_tmp(grace).await.context("sweeping tmp/")?;
         if swept > 0 {
             tracing::info!(
                 count = swept,
                 "removed temporary files left by an interrupted run"
             );
         }
-
-        let pool = db::open(&config.data_dir).await?;
         if let Some(key) = &config.api_key {
             keys::register_configured_key(&pool, key).await?;
         }
-        sweep_orphan_folders(&pool, &storage).await?;
+        sweep_orphan_folders(&pool, &storage, grace).await?;
 
         let exe = media_child_exe()?;
         let media = MediaRunner::new(
@@ -144,6 +150,11 @@ async fn shutdown_signal() {
     }
 }
 
+/// How long a file in a data dir that other nodes may share must have been
+/// left alone before the start-up sweep takes it for a crash's leftover: far
+/// longer than the moment between publishing an upload and inserting its row.
+const SHARED_SWEEP_GRACE: Duration = Duration::from_secs(3600);
+
 /// The key that signs media URLs: `--signing-secret`, else the one in the
 /// database, which every node shares. The first node to start stores it: a
 /// new one, or that of the `secret` file where older versions kept it, so
@@ -195,8 +206,13 @@ fn listen_url(addr: SocketAddr) -> anyhow::Result<Url> {
 
 /// Removes asset folders that have no row: left by a crash between moving a file
 /// into place and inserting its row, or between deleting a row and its folder.
-/// Start-up only, while no upload is in flight.
-async fn sweep_orphan_folders(pool: &db::Pool, storage: &Storage) -> anyhow::Result<()> {
+/// Start-up only, while no upload of this server is in flight; folders that
+/// changed within `grace` may be another node's upload between its two steps.
+async fn sweep_orphan_folders(
+    pool: &db::Pool,
+    storage: &Storage,
+    grace: Duration,
+) -> anyhow::Result<()> {
     let folders = storage
         .asset_folders()
         .await
@@ -205,7 +221,7 @@ async fn sweep_orphan_folders(pool: &db::Pool, storage: &Storage) -> anyhow::Res
         let names: Vec<String> = batch.iter().map(|f| f.name.clone()).collect();
         let known = db::assets::existing_ids(pool, &names).await?;
         for folder in batch {
-            if !known.contains(&folder.name) {
+            if !known.contains(&folder.name) && folder.untouched_for(grace) {
                 storage
                     .remove_asset_folder(folder)
                     .await

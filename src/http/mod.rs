@@ -27,21 +27,14 @@ use crate::config::CorsOrigin;
 use error::ApiError;
 
 pub fn router(state: AppState) -> Router {
-    let limiter = rate_limit::CreateLimiter::new(
-        state.config.rate_limit_per_minute,
-        state.config.rate_limit_burst,
-    );
-    let api = assets::router(&state, limiter).merge(indexes::router());
-    // Closed to browsers unless origins are configured: without a CORS layer a
-    // preflight gets the usual 405 and no page on another origin may read a response.
-    let api = match api_cors(&state.config.cors_origins) {
-        Some(cors) => with_cors(api, cors),
-        None => api,
+    let resources = if state.config.no_api {
+        Router::new()
+    } else {
+        resources(&state)
     };
     Router::new()
-        .nest("/v1.3", api)
+        .merge(resources)
         .merge(health::router())
-        .merge(with_cors(media::router(), media::cors()))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(
@@ -76,6 +69,25 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The API under /v1.3 and the media files under /media: what a worker node
+/// (`--no-api`) does not serve.
+fn resources(state: &AppState) -> Router<AppState> {
+    let limiter = rate_limit::CreateLimiter::new(
+        state.config.rate_limit_per_minute,
+        state.config.rate_limit_burst,
+    );
+    let api = assets::router(state, limiter).merge(indexes::router());
+    // Closed to browsers unless origins are configured: without a CORS layer a
+    // preflight gets the usual 405 and no page on another origin may read a response.
+    let api = match api_cors(&state.config.cors_origins) {
+        Some(cors) => with_cors(api, cors),
+        None => api,
+    };
+    Router::new()
+        .nest("/v1.3", api)
+        .merge(with_cors(media::router(), media::cors()))
 }
 
 /// tower-http's layer, so the CORS rules (preflight answers, `Vary`, origin

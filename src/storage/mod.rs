@@ -14,7 +14,7 @@ mod writer;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 pub use writer::{Upload, UploadError, UploadWriter, HEAD_LEN};
 
@@ -309,13 +309,17 @@ impl Storage {
         remove_path(&self.asset_dir(id)).await
     }
 
-    /// Deletes what uploads interrupted by a crash left in `tmp/`. Start-up only.
-    pub async fn sweep_tmp(&self) -> io::Result<usize> {
+    /// Deletes what uploads interrupted by a crash left in `tmp/`, at start-up:
+    /// all of it when this is the only server on the data dir (`untouched_for`
+    /// zero), else only files that nobody wrote to for that long.
+    pub async fn sweep_tmp(&self, untouched_for: Duration) -> io::Result<usize> {
         let mut removed = 0;
         let mut entries = tokio::fs::read_dir(self.tmp_dir()).await?;
         while let Some(entry) = entries.next_entry().await? {
-            remove_path(&entry.path()).await?;
-            removed += 1;
+            if untouched(entry.metadata().await?.modified().ok(), untouched_for) {
+                remove_path(&entry.path()).await?;
+                removed += 1;
+            }
         }
         Ok(removed)
     }
@@ -334,6 +338,7 @@ impl Storage {
                 found.push(AssetFolder {
                     name: asset.file_name().to_string_lossy().into_owned(),
                     path: asset.path(),
+                    modified: asset.metadata().await?.modified().ok(),
                 });
             }
         }
@@ -347,12 +352,29 @@ impl Storage {
     }
 }
 
+/// Whether a file or folder was last changed longer than `grace` ago (all of
+/// them when `grace` is zero).
+fn untouched(modified: Option<SystemTime>, grace: Duration) -> bool {
+    grace.is_zero()
+        || modified
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age >= grace)
+}
+
 /// An asset's folder as found on disk, by the sweep.
 #[derive(Debug)]
 pub struct AssetFolder {
     /// The folder's name: the asset id, if it is one.
     pub name: String,
     path: PathBuf,
+    modified: Option<SystemTime>,
+}
+
+impl AssetFolder {
+    /// Whether nothing in the folder changed for `grace` (always, when zero).
+    pub fn untouched_for(&self, grace: Duration) -> bool {
+        untouched(self.modified, grace)
+    }
 }
 
 /// Removes a file or a folder with what it holds; already gone is fine.

@@ -351,7 +351,10 @@ mod tests {
             Err(UploadError::TooLarge { limit: 10 })
         ));
         drop(writer);
-        assert_eq!(storage.sweep_tmp().await.unwrap(), 0);
+        assert_eq!(
+            storage.sweep_tmp(std::time::Duration::ZERO).await.unwrap(),
+            0
+        );
     }
 
     #[tokio::test]

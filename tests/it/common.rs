@@ -44,22 +44,30 @@ impl TestApp {
     pub async fn spawn_binary(bin: &Path) -> Self {
         let data_dir = tempfile::tempdir().expect("temp data dir");
         let key = format!("tlk_test_{}", uuid::Uuid::new_v4().simple());
-        Self::start_binary(bin, data_dir, key, &[]).await
+        Self::start_binary(bin, "serve", data_dir, key, &[]).await
+    }
+
+    /// Starts `assetd worker`: a node that serves no API, only /healthz.
+    pub async fn spawn_worker(env: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp data dir");
+        let key = format!("tlk_test_{}", uuid::Uuid::new_v4().simple());
+        Self::start_binary(Path::new(BIN), "worker", data_dir, key, env).await
     }
 
     async fn start(data_dir: TempDir, key: String, env: &[(&str, &str)]) -> Self {
-        Self::start_binary(Path::new(BIN), data_dir, key, env).await
+        Self::start_binary(Path::new(BIN), "serve", data_dir, key, env).await
     }
 
     async fn start_binary(
         bin: &Path,
+        subcommand: &str,
         data_dir: TempDir,
         key: String,
         env: &[(&str, &str)],
     ) -> Self {
         let mut command = Command::new(bin);
         command
-            .arg("serve")
+            .arg(subcommand)
             .env("ASSETD_BIND", "127.0.0.1:0")
             .envs(data_env(data_dir.path()))
             .env("ASSETD_API_KEY", &key)
@@ -256,6 +264,11 @@ pub fn data_env(data_dir: &Path) -> [(&'static str, String); 2] {
         ("ASSETD_DATA_DIR", data_dir.display().to_string()),
         ("ASSETD_DATABASE_URL", database_url(data_dir)),
     ]
+}
+
+/// Whether this run keeps the servers' rows on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var_os("ASSETD_TEST_POSTGRES_URL").is_some()
 }
 
 /// The database of the server on `data_dir`: a database named after the data

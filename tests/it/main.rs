@@ -13,6 +13,7 @@ mod hls_durations;
 mod indexes;
 mod media_matrix;
 mod media_steps;
+mod nodes;
 mod openapi;
 mod origin;
 mod public_urls;

@@ -1,0 +1,129 @@
+//! Several nodes on one PostgreSQL database and one data dir: two that take
+//! requests and one that only runs jobs. Runs when the suite runs on
+//! PostgreSQL (the README's test command does); skipped on SQLite, which is
+//! one server's database.
+
+use std::time::Duration;
+
+use crate::common::{
+    assert_error, begin_raw_upload, direct_form, fixtures, on_postgres, played_seconds, signal,
+    thumbnail_url, wait_until_settled, TestApp,
+};
+
+/// Short leases, so that a dead node's jobs are taken up again quickly.
+const SHORT_LEASE: (&str, &str) = ("ASSETD_JOB_LEASE_SECS", "2");
+/// A node that takes requests and runs no background job.
+const NO_WORKERS: [(&str, &str); 4] = [
+    ("ASSETD_PROBE_WORKERS", "0"),
+    ("ASSETD_FETCH_WORKERS", "0"),
+    ("ASSETD_THUMBNAIL_WORKERS", "0"),
+    ("ASSETD_HLS_WORKERS", "0"),
+];
+
+/// `env` plus what points a node at the first node's data dir and database.
+fn joining<'a>(
+    first: &'a TestApp,
+    url: &'a str,
+    env: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![
+        ("ASSETD_DATA_DIR", first.data_dir.path().to_str().unwrap()),
+        ("ASSETD_DATABASE_URL", url),
+    ];
+    all.extend_from_slice(env);
+    all
+}
+
+#[tokio::test]
+async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_job() {
+    if !on_postgres() {
+        println!(
+            "skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)"
+        );
+        return;
+    }
+    let mut api_env = NO_WORKERS.to_vec();
+    api_env.push(SHORT_LEASE);
+    let a = TestApp::spawn_with(&api_env).await;
+    let database = a.database_url();
+    let worker = TestApp::spawn_worker(&joining(&a, &database, &[SHORT_LEASE])).await;
+
+    // The worker node serves no API, only its health.
+    let (status, body) = worker.get("/assets").await;
+    assert_error(status, &body, 404, "resource_not_exist");
+    let health = reqwest::get(format!("{}/healthz", worker.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    // An upload through node A; its HLS is made by the worker node.
+    let (status, created) = a
+        .create(direct_form(&fixtures().path("slow.avi")).text("enable_hls", "true"))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "ready", "{created}");
+    let first = created["_id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, asset) = a.get(&format!("/assets/{first}")).await;
+        if asset["hls"]["status"] == "processing" {
+            break;
+        }
+        assert_ne!(asset["hls"]["status"], "ready", "killed too late: {asset}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no node took the HLS job: {asset}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // The worker node dies in the middle of the transcode.
+    signal(worker.pid(), "KILL");
+    let (code, _, _) = worker.stop_after_kill().await;
+    assert_eq!(code, None);
+
+    // Node B takes requests and runs jobs: it takes the HLS job over once the
+    // dead node's lease runs out, while both API nodes take uploads.
+    let b = TestApp::spawn_with(&joining(&a, &database, &[SHORT_LEASE])).await;
+    let form = direct_form(&fixtures().path("frame.png")).text("enable_thumbnail", "true");
+    let (status, created) = b.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let second = created["_id"].as_str().unwrap().to_string();
+
+    // Each node reads what the other took in, and serves its media URLs.
+    let (status, seen_on_a) = a.get(&format!("/assets/{second}")).await;
+    assert_eq!((status, &seen_on_a["_id"]), (200, &created["_id"]));
+    let settled = wait_until_settled(&a, &second).await;
+    assert_eq!(settled["thumbnail"]["status"], "ready", "{settled}");
+    let url = thumbnail_url(&a, &second, &[]).await;
+    let on_b = format!("{}{}", b.base, &url[url.find("/media/").unwrap()..]);
+    assert_eq!(reqwest::get(&on_b).await.unwrap().status(), 200);
+
+    let done = wait_until_settled(&b, &first).await;
+    assert_eq!(
+        done["hls"]["status"], "ready",
+        "the dead node's job was finished: {done}"
+    );
+    let manifest = done["hls"]["manifest_url"].as_str().unwrap();
+    let played = played_seconds(manifest);
+    assert!(
+        (played - 10.0).abs() < 0.5,
+        "the whole stream plays: {played} s"
+    );
+    let (_, on_a) = a.get(&format!("/assets/{first}")).await;
+    assert_eq!(on_a["hls"]["status"], "ready");
+
+    // Node A dies in the middle of an upload: no asset comes of it.
+    let mut file = std::fs::read(fixtures().path("clip.mp4")).unwrap();
+    file.extend(vec![0u8; 8 << 20]);
+    let (stream, _) = begin_raw_upload(&a, &file, Some(1 << 30), 1000).await;
+    signal(a.pid(), "KILL");
+    let (_, data_dir, _) = a.stop_after_kill().await;
+    drop(stream);
+    assert_eq!(b.asset_count().await, 2, "no row for the cut-off upload");
+    let folders = std::fs::read_dir(data_dir.path().join("assets"))
+        .unwrap()
+        .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
+        .count();
+    assert_eq!(folders, 2, "no asset folder for the cut-off upload");
+}
