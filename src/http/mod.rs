@@ -77,6 +77,7 @@ fn resources(state: &AppState) -> Router<AppState> {
     let limiter = rate_limit::CreateLimiter::new(
         state.config.rate_limit_per_minute,
         state.config.rate_limit_burst,
+        &state.pool,
     );
     let api = assets::router(state, limiter).merge(indexes::router());
     // Closed to browsers unless origins are configured: without a CORS layer a

@@ -52,3 +52,32 @@ async fn uploads_are_limited_per_account_with_headers_on_every_response() {
     let (status, body) = json_of(post(&app, "tlk_wrong").await).await;
     assert_error(status, &body, 401, "api_key_invalid");
 }
+
+/// On PostgreSQL the buckets are in the database: two nodes share one limit.
+#[tokio::test]
+async fn on_postgresql_the_limit_holds_for_all_nodes_together() {
+    if !crate::common::on_postgres() {
+        println!(
+            "skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)"
+        );
+        return;
+    }
+    let limits = [
+        ("ASSETD_RATE_LIMIT_PER_MINUTE", "6"),
+        ("ASSETD_RATE_LIMIT_BURST", "3"),
+    ];
+    let a = TestApp::spawn_with(&limits).await;
+    let database = a.database_url();
+    let mut joining = limits.to_vec();
+    joining.push(("ASSETD_DATABASE_URL", &database));
+    let b = TestApp::spawn_with(&joining).await;
+    for (node, remaining) in [(&a, 2), (&b, 1), (&a, 0)] {
+        let response = post(node, &a.key).await;
+        assert_eq!(response.status(), 400, "the request itself went through");
+        assert_eq!(header(&response, "x-ratelimit-remaining"), remaining);
+    }
+    let response = post(&b, &a.key).await;
+    assert!((1..=10).contains(&header(&response, "retry-after")));
+    let (status, body) = json_of(response).await;
+    assert_error(status, &body, 429, "too_many_requests");
+}

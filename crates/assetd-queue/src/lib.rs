@@ -53,7 +53,7 @@ impl Dialect {
 
     /// Unix milliseconds by the database's clock, as an SQL expression.
     /// PostgreSQL's `now()` is the start of the statement's transaction.
-    fn now_millis(self) -> &'static str {
+    pub fn now_millis(self) -> &'static str {
         match self {
             Self::Sqlite => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
             Self::Postgres => "CAST(EXTRACT(EPOCH FROM now()) * 1000 AS BIGINT)",
