@@ -153,6 +153,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_HLS_WORKERS", default_value_t = 1)]
     pub hls_workers: usize,
 
+    /// Jobs removing the files of deleted assets running at once.
+    #[arg(long, env = "ASSETD_PURGE_WORKERS", default_value_t = 1)]
+    pub purge_workers: usize,
+
     /// Attempts of a job before it is marked failed (transient failures only are retried).
     #[arg(long, env = "ASSETD_JOB_MAX_ATTEMPTS", default_value_t = 3)]
     pub job_max_attempts: u32,

@@ -1,5 +1,6 @@
 //! The one way an asset is deleted.
 
+use super::plan::Work;
 use crate::app::App;
 use crate::db;
 use crate::domain::{AccountId, AssetId};
@@ -19,7 +20,8 @@ pub enum Deleted {
 /// references to it go first; then its row, in a statement that also checks
 /// that nothing references it (so a reference made concurrently either comes
 /// first and blocks the delete, or finds the asset gone); then its jobs are
-/// cancelled. After the commit its files go.
+/// cancelled and a job to remove its files is queued. After the commit the
+/// files are removed at once too; the job covers a node that dies first.
 pub async fn delete(
     app: &App,
     account: AccountId,
@@ -30,6 +32,7 @@ pub async fn delete(
         pool,
         storage,
         queue,
+        config,
         ..
     } = app;
     let mut tx = pool.begin().await?;
@@ -45,11 +48,17 @@ pub async fn delete(
         return Ok(Deleted::InUse { references });
     }
     queue.cancel_resource(&mut tx, &id.as_string()).await?;
+    // The files go by a job in this same transaction: after the row, never
+    // before it (which could leave a row without its file), and even if this
+    // node dies right after the commit.
+    let purge = Work::Purge.job(id, config.job_max_attempts);
+    queue.enqueue(&mut tx, &purge).await?;
     tx.commit().await?;
-    // After the commit: a crash here leaves an orphan folder, which the start-up
-    // sweep removes; the reverse order could leave a row without its file.
+    // Removed at once as well, so that the files are gone when the client
+    // hears that the asset is; the job then finds nothing left to do.
     if let Err(e) = storage.remove_asset(id).await {
-        tracing::warn!(asset = %id, error = %e, "could not remove the files of a deleted asset");
+        tracing::warn!(asset = %id, error = %e, "could not remove a deleted asset's files yet; its purge job will");
     }
+    queue.wake();
     Ok(Deleted::Yes)
 }

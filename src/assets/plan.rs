@@ -18,6 +18,10 @@ pub enum Work {
     Fetch,
     Thumbnail,
     Hls,
+    /// Remove a deleted asset's files: enqueued in the transaction that
+    /// deletes its row, so that no file outlives its row even if the node
+    /// dies right after the commit.
+    Purge,
 }
 
 impl Work {
@@ -28,14 +32,21 @@ impl Work {
             Self::Fetch => "fetch",
             Self::Thumbnail => "thumbnail",
             Self::Hls => "hls",
+            Self::Purge => "purge",
         }
     }
 
     /// The work a job kind stands for; None for a kind this version does not know.
     pub fn from_kind(kind: &str) -> Option<Self> {
-        [Self::Probe, Self::Fetch, Self::Thumbnail, Self::Hls]
-            .into_iter()
-            .find(|work| work.kind() == kind)
+        [
+            Self::Probe,
+            Self::Fetch,
+            Self::Thumbnail,
+            Self::Hls,
+            Self::Purge,
+        ]
+        .into_iter()
+        .find(|work| work.kind() == kind)
     }
 
     pub fn for_step(step: Step) -> Self {
@@ -105,6 +116,7 @@ mod tests {
         };
         assert_eq!(asset_of(&claimed), Some(id));
         assert_eq!(Work::from_kind("hls"), Some(Work::Hls));
+        assert_eq!(Work::from_kind("purge"), Some(Work::Purge));
         assert_eq!(Work::from_kind("transcribe"), None);
     }
 

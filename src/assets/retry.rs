@@ -45,7 +45,8 @@ pub async fn retry_failed(
             Some(Work::Hls) => {
                 db::assets::set_step(&mut *tx, asset, Step::Hls, StepStatus::Pending, None).await?;
             }
-            None => {}
+            // Nothing to reset: a purged asset has no row.
+            Some(Work::Purge) | None => {}
         }
         retried.push((job.kind, asset));
     }

@@ -8,6 +8,7 @@ mod fetch;
 mod hls;
 mod media_step;
 mod probe;
+mod purge;
 mod thumbnail;
 
 use std::future::Future;
@@ -51,6 +52,7 @@ pub fn start_workers(app: &AppState, stop: &CancellationToken) -> Vec<JoinHandle
     workers.register::<fetch::Fetch>();
     workers.register::<thumbnail::Thumbnail>();
     workers.register::<hls::Hls>();
+    workers.register::<purge::Purge>();
     workers.started
 }
 

@@ -245,3 +245,38 @@ async fn failed_jobs_are_retried_by_the_operator_while_the_server_runs() {
     let said = assetd_command(&app, &["jobs", "retry", "--all-failed"]);
     assert!(said.contains("0 failed job(s) queued again"), "{said}");
 }
+
+/// A delete queues the removal of the asset's files in the transaction that
+/// deletes its row. A node that dies right after the commit leaves that job
+/// (and the files) behind, as a node without purge workers does here; the
+/// next node that runs purges removes them.
+#[tokio::test]
+async fn a_delete_leaves_a_durable_purge_job_that_the_next_run_finishes() {
+    let app = TestApp::spawn_with(&[("ASSETD_PURGE_WORKERS", "0")]).await;
+    let (_, created) = app.upload(&fixtures().path("frame.png")).await;
+    let id = created["_id"].as_str().unwrap().to_string();
+    let folder = app.data_dir.path().join("assets").join(&id[30..]).join(&id);
+    let (status, _) = app.delete(&format!("/assets/{id}")).await;
+    assert_eq!(status, 204);
+    let queued = |listing: &str| {
+        listing
+            .lines()
+            .any(|line| line.contains("purge") && line.contains(&id) && line.contains("queued"))
+    };
+    let listing = assetd_command(&app, &["jobs", "list"]);
+    assert!(queued(&listing), "{listing}");
+
+    // What a crash between the commit and the removal leaves: the files.
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("original"), b"the deleted asset's bytes").unwrap();
+    let app = kill_and_restart(app, &[]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while folder.exists() || queued(&assetd_command(&app, &["jobs", "list"])) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the purge was not finished: {}",
+            assetd_command(&app, &["jobs", "list"])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
