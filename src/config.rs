@@ -7,6 +7,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use url::Url;
 
+/// Attempts of a job before it is marked failed, unless configured.
+pub const DEFAULT_JOB_MAX_ATTEMPTS: u32 = 3;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "assetd",
@@ -30,6 +33,15 @@ pub enum Command {
     /// Look at and retry background jobs (works while the server runs on the same data dir).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Check that the rows and the stored files agree; `--repair` makes them
+    /// agree. Safe while servers run: what changed within the hour is left alone.
+    Fsck {
+        /// Fix what can be fixed (see the README).
+        #[arg(long)]
+        repair: bool,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
     /// Create the database if needed, apply migrations, and exit.
     Migrate(DataDir),
     /// Internal: media work in an isolated child process; prints JSON on stdout.
@@ -158,7 +170,7 @@ pub struct ServeConfig {
     pub purge_workers: usize,
 
     /// Attempts of a job before it is marked failed (transient failures only are retried).
-    #[arg(long, env = "ASSETD_JOB_MAX_ATTEMPTS", default_value_t = 3)]
+    #[arg(long, env = "ASSETD_JOB_MAX_ATTEMPTS", default_value_t = DEFAULT_JOB_MAX_ATTEMPTS)]
     pub job_max_attempts: u32,
 
     /// Times a job may be interrupted (its process died while it ran) before it

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use assetd::config::{Cli, Command, LogFormat, ServeConfig};
-use assetd::{db, jobs, keys, media_child, startup, telemetry};
+use assetd::{db, fsck, jobs, keys, media_child, startup, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -42,6 +42,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Jobs(command) => {
             telemetry::init(LogFormat::Text);
             jobs::cli::run(command).await
+        }
+        Command::Fsck { repair, data_dir } => {
+            telemetry::init(LogFormat::Text);
+            fsck::run(&data_dir, repair).await
         }
         Command::Migrate(data_dir) => {
             telemetry::init(LogFormat::Text);

@@ -5,10 +5,12 @@
 mod delete;
 mod ingest;
 mod plan;
+mod reconcile;
 mod retry;
 mod technical;
 
 pub use delete::{delete, Deleted};
 pub use ingest::{finish_processing, ingest, ingest_url, IngestError, NewAssetRequest, Verdict};
 pub use plan::{asset_of, Work};
+pub use reconcile::{fsck, Problem};
 pub use retry::{retry_failed, RetryScope};

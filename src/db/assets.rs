@@ -407,6 +407,40 @@ pub async fn delete(
     }
 }
 
+/// Up to `limit` assets of any account with ids after `after`, in id order:
+/// a walk over every row (for `assetd fsck`) that uses the primary key.
+pub async fn page_by_id(
+    pool: &Pool,
+    after: Option<AssetId>,
+    limit: u32,
+) -> sqlx::Result<Vec<AssetRecord>> {
+    let rows: Vec<AssetRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM assets WHERE $1 IS NULL OR id > $1 ORDER BY id LIMIT $2"
+    ))
+    .bind(after.map(|id| id.as_string()))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(AssetRecord::try_from).collect()
+}
+
+/// Marks an asset failed whatever its state (its stored file is gone); its
+/// requested steps become errors. False when it is gone.
+pub async fn mark_lost(pool: &Pool, id: AssetId, message: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE assets SET status = 'failed', error_message = $1, updated_at = $2,
+                hls_status = CASE WHEN hls_status IS NULL THEN NULL ELSE 'error' END,
+                thumbnail_status = CASE WHEN thumbnail_status IS NULL THEN NULL ELSE 'error' END
+          WHERE id = $3",
+    )
+    .bind(message)
+    .bind(super::now_millis())
+    .bind(id.as_string())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Which of these ids have a row (any account); used by the orphan sweep.
 pub async fn existing_ids(pool: &Pool, ids: &[String]) -> sqlx::Result<Vec<String>> {
     if ids.is_empty() {

@@ -52,6 +52,11 @@ impl AssetFile {
         plain.then(|| Self::Hls(Some(inner.to_string())))
     }
 
+    /// The HLS stream's master playlist: the file a player opens first.
+    pub fn hls_master() -> Self {
+        Self::Hls(Some(assetd_media::MASTER_PLAYLIST.to_string()))
+    }
+
     /// The step that makes this file.
     pub fn step(&self) -> Step {
         match self {
@@ -309,19 +314,34 @@ impl Storage {
         remove_path(&self.asset_dir(id)).await
     }
 
+    /// Whether an asset's original is stored.
+    pub async fn has_original(&self, id: AssetId) -> bool {
+        tokio::fs::metadata(self.original_path(id))
+            .await
+            .is_ok_and(|meta| meta.is_file())
+    }
+
+    /// Files in `tmp/` that nobody wrote to for `untouched_for`.
+    pub async fn stale_tmp(&self, untouched_for: Duration) -> io::Result<Vec<PathBuf>> {
+        let mut stale = Vec::new();
+        let mut entries = tokio::fs::read_dir(self.tmp_dir()).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if untouched(entry.metadata().await?.modified().ok(), untouched_for) {
+                stale.push(entry.path());
+            }
+        }
+        Ok(stale)
+    }
+
     /// Deletes what uploads interrupted by a crash left in `tmp/`, at start-up:
     /// all of it when this is the only server on the data dir (`untouched_for`
     /// zero), else only files that nobody wrote to for that long.
     pub async fn sweep_tmp(&self, untouched_for: Duration) -> io::Result<usize> {
-        let mut removed = 0;
-        let mut entries = tokio::fs::read_dir(self.tmp_dir()).await?;
-        while let Some(entry) = entries.next_entry().await? {
-            if untouched(entry.metadata().await?.modified().ok(), untouched_for) {
-                remove_path(&entry.path()).await?;
-                removed += 1;
-            }
+        let stale = self.stale_tmp(untouched_for).await?;
+        for path in &stale {
+            remove_path(path).await?;
         }
-        Ok(removed)
+        Ok(stale.len())
     }
 
     /// Every asset folder on disk. Folders whose names are not asset ids are

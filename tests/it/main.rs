@@ -9,6 +9,7 @@ mod assets_list_delete;
 mod burst;
 mod cors;
 mod crash;
+mod fsck;
 mod hls_durations;
 mod indexes;
 mod media_matrix;

@@ -12,7 +12,7 @@ mod thumbnail;
 use std::sync::Once;
 
 pub use error::{MediaError, MediaErrorKind};
-pub use hls::{hls, HlsMode, HlsOptions, HlsOutput};
+pub use hls::{hls, HlsMode, HlsOptions, HlsOutput, MASTER_PLAYLIST};
 pub use probe::{probe, AudioStream, ImageInfo, Probe, VideoStream};
 pub use sniff::{sniff, MediaKind, Sniffed};
 pub use thumbnail::{thumbnail, Thumbnail, ThumbnailOptions, ThumbnailSource};

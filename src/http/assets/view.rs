@@ -78,7 +78,10 @@ impl AssetView {
             status: a.status,
             hls: a.hls_status.map(|status| HlsView {
                 status,
-                manifest_url: url_if_ready(status, "hls/master.m3u8"),
+                manifest_url: url_if_ready(
+                    status,
+                    &format!("hls/{}", assetd_media::MASTER_PLAYLIST),
+                ),
                 error: step_error(status, a.hls_error.clone()),
             }),
             thumbnail: a.thumbnail_status.map(|status| ThumbnailView {

@@ -64,7 +64,8 @@ pub struct HlsOutput {
     pub height: Option<u32>,
 }
 
-const MASTER_PLAYLIST: &str = "master.m3u8";
+/// The playlist a player opens first, in the output folder.
+pub const MASTER_PLAYLIST: &str = "master.m3u8";
 const MEDIA_PLAYLIST: &str = "index.m3u8";
 const SEGMENT_PATTERN: &str = "seg_%05d.ts";
 /// The muxer is asked for segments this much shorter than wanted. It cuts at the first
