@@ -127,3 +127,34 @@ async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_j
         .count();
     assert_eq!(folders, 2, "no asset folder for the cut-off upload");
 }
+
+/// Nodes started at once on a database that does not exist yet: one creates
+/// it, they take turns migrating it (sqlx holds an advisory lock), and all
+/// come up on the same data.
+#[tokio::test]
+async fn nodes_starting_at_once_on_a_new_database_all_come_up() {
+    if !on_postgres() {
+        println!(
+            "skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)"
+        );
+        return;
+    }
+    let shared = tempfile::tempdir().unwrap();
+    let database = crate::common::database_url(shared.path());
+    let env = [
+        ("ASSETD_DATA_DIR", shared.path().to_str().unwrap()),
+        ("ASSETD_DATABASE_URL", database.as_str()),
+    ];
+    let (a, b, c) = tokio::join!(
+        TestApp::spawn_with(&env),
+        TestApp::spawn_with(&env),
+        TestApp::spawn_worker(&env),
+    );
+    let (status, created) = a.upload(&fixtures().path("frame.png")).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap();
+    let (status, seen) = b.get(&format!("/assets/{id}")).await;
+    assert_eq!((status, &seen["_id"]), (200, &created["_id"]));
+    let health = reqwest::get(format!("{}/healthz", c.base)).await.unwrap();
+    assert_eq!(health.status(), 200);
+}
