@@ -271,6 +271,27 @@ pub fn on_postgres() -> bool {
     std::env::var_os("ASSETD_TEST_POSTGRES_URL").is_some()
 }
 
+/// For tests of several nodes: true (after saying why) when they cannot run,
+/// because SQLite is one server's database.
+pub fn skip_without_postgres() -> bool {
+    if on_postgres() {
+        return false;
+    }
+    println!("skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)");
+    true
+}
+
+/// Sets a file's or folder's modification time to two hours ago: what a
+/// crash's leftover looks like to a sweep that spares recent files.
+pub fn age_by_two_hours(path: &Path) {
+    let status = std::process::Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 /// The database of the server on `data_dir`: a database named after the data
 /// dir on the test PostgreSQL server if there is one (so that a restart on the
 /// same data dir finds it), else the SQLite file in the data dir.

@@ -43,12 +43,7 @@ async fn an_upload_cut_by_a_crash_leaves_no_asset_and_no_temporary_file() {
         // recent file alone, and takes it once nobody touched it for an hour.
         assert_eq!(app.tmp_files().len(), 1, "{:?}", app.tmp_files());
         for leftover in app.tmp_files() {
-            let aged = std::process::Command::new("touch")
-                .args(["-d", "2 hours ago"])
-                .arg(&leftover)
-                .status()
-                .unwrap();
-            assert!(aged.success());
+            crate::common::age_by_two_hours(&leftover);
         }
         let app = kill_and_restart(app, &[]).await;
         assert!(app.tmp_files().is_empty(), "swept once old");

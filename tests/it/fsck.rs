@@ -2,11 +2,12 @@
 //! outputs without files, folders without rows and stale temporary files;
 //! `--repair` fixes them, and leaves alone what changed within the hour.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{data_env, direct_form, fixtures, wait_until_settled, TestApp, BIN};
+use crate::common::{
+    age_by_two_hours, data_env, direct_form, fixtures, wait_until_settled, TestApp, BIN,
+};
 
 /// Runs `assetd fsck ARGS...` on the app's data; its success and what it printed.
 fn fsck(app: &TestApp, args: &[&str]) -> (bool, String) {
@@ -17,15 +18,6 @@ fn fsck(app: &TestApp, args: &[&str]) -> (bool, String) {
         .output()
         .unwrap();
     (out.status.success(), String::from_utf8(out.stdout).unwrap())
-}
-
-fn age(path: &Path) {
-    let status = Command::new("touch")
-        .args(["-d", "2 hours ago"])
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 #[tokio::test]
@@ -53,7 +45,7 @@ async fn fsck_reports_and_repairs_what_disagrees_and_spares_what_is_recent() {
         .path()
         .join("assets/ab/0193aaaaaaaaaaaaaaaaaaaaaaaaaaab");
     std::fs::create_dir_all(&old_orphan).unwrap();
-    age(&old_orphan);
+    age_by_two_hours(&old_orphan);
     let recent_orphan = app
         .data_dir
         .path()
@@ -61,7 +53,7 @@ async fn fsck_reports_and_repairs_what_disagrees_and_spares_what_is_recent() {
     std::fs::create_dir_all(&recent_orphan).unwrap();
     let stale_part = app.data_dir.path().join("tmp/0123.part");
     std::fs::write(&stale_part, b"half an upload").unwrap();
-    age(&stale_part);
+    age_by_two_hours(&stale_part);
 
     let (clean, report) = fsck(&app, &[]);
     assert!(!clean, "problems make fsck fail: {report}");

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::common::{
-    assert_error, begin_raw_upload, direct_form, fixtures, on_postgres, played_seconds, signal,
-    thumbnail_url, wait_until_settled, TestApp,
+    assert_error, begin_raw_upload, direct_form, fixtures, played_seconds, signal, thumbnail_url,
+    wait_until_settled, TestApp,
 };
 
 /// Short leases, so that a dead node's jobs are taken up again quickly.
@@ -36,10 +36,7 @@ fn joining<'a>(
 
 #[tokio::test]
 async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_job() {
-    if !on_postgres() {
-        println!(
-            "skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)"
-        );
+    if crate::common::skip_without_postgres() {
         return;
     }
     let mut api_env = NO_WORKERS.to_vec();
@@ -133,10 +130,7 @@ async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_j
 /// come up on the same data.
 #[tokio::test]
 async fn nodes_starting_at_once_on_a_new_database_all_come_up() {
-    if !on_postgres() {
-        println!(
-            "skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)"
-        );
+    if crate::common::skip_without_postgres() {
         return;
     }
     let shared = tempfile::tempdir().unwrap();

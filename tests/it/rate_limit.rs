@@ -56,10 +56,7 @@ async fn uploads_are_limited_per_account_with_headers_on_every_response() {
 /// On PostgreSQL the buckets are in the database: two nodes share one limit.
 #[tokio::test]
 async fn on_postgresql_the_limit_holds_for_all_nodes_together() {
-    if !crate::common::on_postgres() {
-        println!(
-            "skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)"
-        );
+    if crate::common::skip_without_postgres() {
         return;
     }
     let limits = [

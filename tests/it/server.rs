@@ -1,6 +1,8 @@
 use std::process::Command;
 
-use crate::common::{assert_error, data_env, fixtures, json_of, on_postgres, TestApp, BIN};
+use crate::common::{
+    age_by_two_hours, assert_error, data_env, fixtures, json_of, on_postgres, TestApp, BIN,
+};
 
 #[tokio::test]
 async fn health_answers_and_every_response_has_a_request_id() {
@@ -62,16 +64,6 @@ async fn sigterm_stops_cleanly_and_data_survives_a_restart() {
     assert_eq!(body, created);
 }
 
-/// Sets a file's or folder's modification time to two hours ago.
-fn age(path: &std::path::Path) {
-    let status = Command::new("touch")
-        .args(["-d", "2 hours ago"])
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test]
 async fn start_up_sweeps_temporary_files_and_orphan_folders() {
     let app = TestApp::spawn().await;
@@ -88,9 +80,9 @@ async fn start_up_sweeps_temporary_files_and_orphan_folders() {
     };
     let old_part = data_dir.path().join("tmp/0123.part");
     std::fs::write(&old_part, b"half an upload").unwrap();
-    age(&old_part);
+    age_by_two_hours(&old_part);
     let old_orphan = orphan("0193aaaaaaaaaaaaaaaaaaaaaaaaaaab");
-    age(&old_orphan);
+    age_by_two_hours(&old_orphan);
     let new_part = data_dir.path().join("tmp/4567.part");
     std::fs::write(&new_part, b"half an upload").unwrap();
     let new_orphan = orphan("0193aaaaaaaaaaaaaaaaaaaaaaaaaaac");
