@@ -1,0 +1,101 @@
+//! Deletes and sweeps: what removes stored files, and what finds leftovers
+//! (asset folders without a row, temporary files of uploads that never
+//! finished). Whether a leftover may go is decided by the caller; a `grace`
+//! spares what changed recently, which on shared storage may be another
+//! node's work in flight.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use super::{remove_path, Storage};
+use crate::domain::AssetId;
+
+impl Storage {
+    /// Removes every file of an asset; a folder that is already gone is fine.
+    pub async fn remove_asset(&self, id: AssetId) -> io::Result<()> {
+        remove_path(&self.asset_dir(id)).await
+    }
+
+    /// Whether an asset's original is stored.
+    pub async fn has_original(&self, id: AssetId) -> bool {
+        tokio::fs::metadata(self.original_path(id))
+            .await
+            .is_ok_and(|meta| meta.is_file())
+    }
+
+    /// Files in `tmp/` that nobody wrote to for `untouched_for`.
+    pub async fn stale_tmp(&self, untouched_for: Duration) -> io::Result<Vec<PathBuf>> {
+        let mut stale = Vec::new();
+        let mut entries = tokio::fs::read_dir(self.tmp_dir()).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            if untouched(entry.metadata().await?.modified().ok(), untouched_for) {
+                stale.push(entry.path());
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Deletes what uploads interrupted by a crash left in `tmp/`, at start-up:
+    /// all of it when this is the only server on the data dir (`untouched_for`
+    /// zero), else only files that nobody wrote to for that long.
+    pub async fn sweep_tmp(&self, untouched_for: Duration) -> io::Result<usize> {
+        let stale = self.stale_tmp(untouched_for).await?;
+        for path in &stale {
+            remove_path(path).await?;
+        }
+        Ok(stale.len())
+    }
+
+    /// Every asset folder on disk. Folders whose names are not asset ids are
+    /// listed too, so that the sweep can remove them.
+    pub async fn asset_folders(&self) -> io::Result<Vec<AssetFolder>> {
+        let mut found = Vec::new();
+        let mut shards = tokio::fs::read_dir(self.assets_dir()).await?;
+        while let Some(shard) = shards.next_entry().await? {
+            if !shard.file_type().await?.is_dir() {
+                continue;
+            }
+            let mut assets = tokio::fs::read_dir(shard.path()).await?;
+            while let Some(asset) = assets.next_entry().await? {
+                found.push(AssetFolder {
+                    name: asset.file_name().to_string_lossy().into_owned(),
+                    path: asset.path(),
+                    modified: asset.metadata().await?.modified().ok(),
+                });
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes a folder found by [`Storage::asset_folders`] (one without a row).
+    pub async fn remove_asset_folder(&self, folder: &AssetFolder) -> io::Result<()> {
+        tracing::info!(folder = %folder.path.display(), "removing an asset folder that has no database row");
+        remove_path(&folder.path).await
+    }
+}
+
+/// Whether a file or folder was last changed longer than `grace` ago (all of
+/// them when `grace` is zero).
+fn untouched(modified: Option<SystemTime>, grace: Duration) -> bool {
+    grace.is_zero()
+        || modified
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age >= grace)
+}
+
+/// An asset's folder as found on disk, by the sweep.
+#[derive(Debug)]
+pub struct AssetFolder {
+    /// The folder's name: the asset id, if it is one.
+    pub name: String,
+    path: PathBuf,
+    modified: Option<SystemTime>,
+}
+
+impl AssetFolder {
+    /// Whether nothing in the folder changed for `grace` (always, when zero).
+    pub fn untouched_for(&self, grace: Duration) -> bool {
+        untouched(self.modified, grace)
+    }
+}
