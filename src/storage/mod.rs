@@ -10,6 +10,7 @@
 //! that the next one resumes), `thumb.jpg`, `hls/`, and `<name>.part-<random>`
 //! for a thumbnail or stream in the making.
 
+pub mod bucket;
 mod sweep;
 mod writer;
 
