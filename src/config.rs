@@ -49,8 +49,9 @@ pub enum Command {
     MediaChild(MediaChildArgs),
 }
 
-/// Where assetd keeps its data: the data directory (every stored file, and
-/// the SQLite database unless `--database-url` names another).
+/// Where assetd keeps its data: the data directory (every stored file, or
+/// with `--storage s3` this node's working copies of the bucket's; and the
+/// SQLite database unless `--database-url` names another).
 #[derive(Debug, Clone, Args)]
 pub struct DataDir {
     /// Holds every stored file, and the SQLite database by default.
@@ -65,6 +66,36 @@ pub struct DataDir {
         hide_env_values = true
     )]
     pub database_url: Option<String>,
+
+    /// Where stored files live for good: `local` (the data dir) or `s3` (a
+    /// bucket; the data dir then holds this node's working copies).
+    #[arg(long, env = "ASSETD_STORAGE", default_value = "local")]
+    pub storage: StorageKind,
+
+    /// The bucket, with `--storage s3`. Credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    #[arg(long, env = "ASSETD_S3_BUCKET", required_if_eq("storage", "s3"))]
+    pub s3_bucket: Option<String>,
+
+    /// Any S3-compatible server, e.g. `http://127.0.0.1:3900` (plain http is allowed); default AWS.
+    #[arg(long, env = "ASSETD_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    #[arg(long, env = "ASSETD_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Every object key starts with this, e.g. `assetd/`.
+    #[arg(long, env = "ASSETD_S3_PREFIX", default_value = "")]
+    pub s3_prefix: String,
+
+    /// Path-style URLs (`host/bucket/key`), for servers without virtual-host addressing.
+    #[arg(long, env = "ASSETD_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub s3_force_path_style: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StorageKind {
+    Local,
+    S3,
 }
 
 impl DataDir {

@@ -12,7 +12,7 @@ use crate::storage::Storage;
 pub async fn run(data_dir: &DataDir, repair: bool) -> anyhow::Result<()> {
     let pool = db::open(data_dir).await?;
     // Nothing is written through the storage's upload limit here.
-    let storage = Storage::new(&data_dir.path, u64::MAX);
+    let storage = Storage::open(data_dir, u64::MAX).await?;
     let queue = assetd_queue::Queue::new(pool.clone(), assetd_queue::RetryPolicy::default());
     // Jobs queued again by a repair get the default attempts; the servers'
     // workers pick them up.

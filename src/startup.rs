@@ -28,7 +28,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
-        let storage = Storage::new(config.data_path(), config.max_upload_bytes);
+        let storage = Storage::open(&config.data_dir, config.max_upload_bytes).await?;
         storage
             .prepare()
             .await

@@ -89,7 +89,7 @@ pub async fn fsck(
             if asset.status != AssetStatus::Ready {
                 continue;
             }
-            if !storage.has_original(asset.id).await {
+            if !storage.has_original(asset.id).await? {
                 found.push(Problem::MissingOriginal(asset.id));
                 if repair {
                     db::assets::mark_lost(

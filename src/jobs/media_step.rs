@@ -20,7 +20,7 @@ async fn make_and_publish(app: &App, asset: AssetId, step: Step) -> anyhow::Resu
     }
     let output = AssetFile::of_step(step);
     let partial = app.storage.begin_output(asset, output.clone()).await?;
-    let original = app.storage.original_path(asset);
+    let original = app.storage.local_original(asset).await?;
     let made = match step {
         Step::Thumbnail => app
             .media

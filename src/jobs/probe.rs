@@ -49,7 +49,8 @@ pub(super) async fn still_processing(
 
 /// Probes the stored original and records the verdict; a fault of ours is retried.
 pub(super) async fn probe_and_finish(app: &App, asset: AssetId) -> anyhow::Result<Outcome> {
-    let verdict = match app.media.probe(&app.storage.original_path(asset)).await {
+    let original = app.storage.local_original(asset).await?;
+    let verdict = match app.media.probe(&original).await {
         Ok(probe) => Verdict::ready(&probe),
         Err(failure) if failure.kind() == MediaErrorKind::System => return Ok(failure.into()),
         Err(failure) => Verdict::Failed(failure.message()),

@@ -19,6 +19,8 @@ use object_store::path::Path as Key;
 use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::config::{DataDir, StorageKind};
+
 /// Size of one part of a multipart put (S3's minimum is 5 MiB).
 pub const PART_BYTES: usize = 8 << 20;
 /// Parts uploaded at once: with [`PART_BYTES`], the memory a put may hold.
@@ -37,6 +39,19 @@ pub struct BucketConfig {
     /// `https://host/bucket/key` instead of `https://bucket.host/key`, for
     /// servers without virtual-host addressing.
     pub force_path_style: bool,
+}
+
+impl BucketConfig {
+    /// The bucket of `--storage s3`; None for local storage.
+    pub fn of(data: &DataDir) -> Option<Self> {
+        (data.storage == StorageKind::S3).then(|| Self {
+            bucket: data.s3_bucket.clone().unwrap_or_default(),
+            endpoint: data.s3_endpoint.clone(),
+            region: data.s3_region.clone(),
+            prefix: data.s3_prefix.clone(),
+            force_path_style: data.s3_force_path_style,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -16,12 +16,15 @@ mod writer;
 
 pub use sweep::AssetFolder;
 
+use bucket::Bucket;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub use writer::{Upload, UploadError, UploadWriter, HEAD_LEN};
 
+use crate::config::DataDir;
 use crate::domain::{AssetId, Step};
 
 /// A file of an asset that is served or made by a step.
@@ -101,6 +104,8 @@ impl AssetFile {
 }
 
 const PARTIAL_MARK: &str = ".part-";
+/// The stored file's name in its asset's folder.
+const ORIGINAL: &str = "original";
 
 /// A published file, ready to be served.
 #[derive(Debug)]
@@ -132,6 +137,9 @@ impl PublishedFile {
 pub struct PartialOutput {
     path: PathBuf,
     target: PathBuf,
+    asset: AssetId,
+    /// The output's name in its asset's folder.
+    relative: PathBuf,
     published: bool,
 }
 
@@ -157,6 +165,10 @@ pub struct Storage {
     root: PathBuf,
     /// The largest upload or download, in bytes: enforced by the writer alone.
     max_upload_bytes: u64,
+    /// With `--storage s3`, where every published file also goes, and where
+    /// a node finds what another node published: the data dir then holds
+    /// this node's working copies, fetched on first use.
+    bucket: Option<Bucket>,
 }
 
 impl Storage {
@@ -164,7 +176,79 @@ impl Storage {
         Self {
             root: root.into(),
             max_upload_bytes,
+            bucket: None,
         }
+    }
+
+    /// The storage a command was pointed at: the data dir, and with
+    /// `--storage s3` the bucket, which must take a write (else an error
+    /// that names it and says why).
+    pub async fn open(data: &DataDir, max_upload_bytes: u64) -> anyhow::Result<Self> {
+        let mut storage = Self::new(&data.path, max_upload_bytes);
+        if let Some(config) = bucket::BucketConfig::of(data) {
+            let bucket = Bucket::new(&config)?;
+            bucket.check_writable().await?;
+            tracing::info!(bucket = %config.bucket, endpoint = ?config.endpoint, "stored files go to S3");
+            storage.bucket = Some(bucket);
+        }
+        Ok(storage)
+    }
+
+    /// The key of an asset's file (a path relative to its folder) in the bucket.
+    fn object_key(id: AssetId, relative: &Path) -> String {
+        format!("assets/{id}/{}", relative.display())
+    }
+
+    /// Puts a published file or folder (each file in it) to the bucket, if any.
+    async fn put_published(&self, id: AssetId, relative: &Path) -> io::Result<()> {
+        let Some(bucket) = &self.bucket else {
+            return Ok(());
+        };
+        let path = self.asset_dir(id).join(relative);
+        let files = if tokio::fs::metadata(&path).await?.is_dir() {
+            let mut names = Vec::new();
+            let mut entries = tokio::fs::read_dir(&path).await?;
+            while let Some(entry) = entries.next_entry().await? {
+                names.push(relative.join(entry.file_name()));
+            }
+            names
+        } else {
+            vec![relative.to_path_buf()]
+        };
+        for file in files {
+            bucket
+                .put_file(
+                    &Self::object_key(id, &file),
+                    &self.asset_dir(id).join(&file),
+                )
+                .await
+                .map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure this node has its working copy of a published file,
+    /// fetching it from the bucket when another node published it.
+    async fn fetch_published(&self, id: AssetId, relative: &Path) -> io::Result<bool> {
+        let path = self.asset_dir(id).join(relative);
+        if tokio::fs::metadata(&path).await.is_ok() {
+            return Ok(true);
+        }
+        let Some(bucket) = &self.bucket else {
+            return Ok(false);
+        };
+        let key = Self::object_key(id, relative);
+        if !bucket.exists(&key).await.map_err(io::Error::other)? {
+            return Ok(false);
+        }
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        bucket
+            .get_to_file(&key, &path)
+            .await
+            .map_err(io::Error::other)?;
+        Ok(true)
     }
 
     pub async fn prepare(&self) -> io::Result<()> {
@@ -184,9 +268,21 @@ impl Storage {
         self.assets_dir().join(id.shard()).join(id.as_string())
     }
 
-    /// The stored original, for the media child to read (ffmpeg needs a file on disk).
-    pub fn original_path(&self, id: AssetId) -> PathBuf {
-        self.asset_dir(id).join("original")
+    fn original_path(&self, id: AssetId) -> PathBuf {
+        self.asset_dir(id).join(ORIGINAL)
+    }
+
+    /// The stored original on this node's disk, for the media child to read
+    /// (ffmpeg needs a file): fetched from the bucket first when another
+    /// node stored it.
+    pub async fn local_original(&self, id: AssetId) -> io::Result<PathBuf> {
+        if !self.fetch_published(id, Path::new(ORIGINAL)).await? {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the original of asset {id} is not stored"),
+            ));
+        }
+        Ok(self.original_path(id))
     }
 
     fn download_path(&self, id: AssetId) -> PathBuf {
@@ -234,15 +330,20 @@ impl Storage {
     pub async fn store(&self, upload: Upload, id: AssetId) -> io::Result<StoredAsset> {
         let dir = self.asset_dir(id);
         tokio::fs::create_dir_all(&dir).await?;
-        let guard = StoredAsset { dir: Some(dir) };
+        let guard = StoredAsset {
+            dir: Some(dir),
+            bucket: self.bucket.clone().map(|bucket| (bucket, id)),
+        };
         upload.publish(&self.original_path(id)).await?;
+        self.put_published(id, Path::new(ORIGINAL)).await?;
         Ok(guard)
     }
 
     /// Like [`Storage::store`] for an asset whose row already exists.
     pub async fn store_for_existing(&self, upload: Upload, id: AssetId) -> io::Result<()> {
         tokio::fs::create_dir_all(self.asset_dir(id)).await?;
-        upload.publish(&self.original_path(id)).await
+        upload.publish(&self.original_path(id)).await?;
+        self.put_published(id, Path::new(ORIGINAL)).await
     }
 
     // ------------------------------------------------------------ step outputs
@@ -263,6 +364,8 @@ impl Storage {
         Ok(PartialOutput {
             path,
             target: dir.join(output.relative()),
+            asset: id,
+            relative: output.relative(),
             published: false,
         })
     }
@@ -273,13 +376,25 @@ impl Storage {
         if tokio::fs::symlink_metadata(&partial.target).await.is_ok() {
             remove_path(&partial.target).await?;
         }
+        if let Some(bucket) = &self.bucket {
+            bucket
+                .delete_prefix(&Self::object_key(partial.asset, &partial.relative))
+                .await
+                .map_err(io::Error::other)?;
+        }
         tokio::fs::rename(&partial.path, &partial.target).await?;
         partial.published = true;
-        Ok(())
+        self.put_published(partial.asset, &partial.relative).await
     }
 
     /// Removes a published output (its asset was deleted while it was made).
     pub async fn remove_output(&self, id: AssetId, output: &AssetFile) -> io::Result<()> {
+        if let Some(bucket) = &self.bucket {
+            bucket
+                .delete_prefix(&Self::object_key(id, &output.relative()))
+                .await
+                .map_err(io::Error::other)?;
+        }
         remove_path(&self.asset_dir(id).join(output.relative())).await
     }
 
@@ -301,6 +416,14 @@ impl Storage {
 
     /// A published file of an asset, or None when there is none by that name.
     pub async fn published(&self, id: AssetId, file: &AssetFile) -> Option<PublishedFile> {
+        match self.fetch_published(id, &file.relative()).await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::warn!(asset = %id, error = %e, "could not fetch a published file from the bucket");
+                return None;
+            }
+        }
         let path = self.asset_dir(id).join(file.relative());
         let meta = tokio::fs::metadata(&path).await.ok()?;
         meta.is_file().then(|| PublishedFile {
@@ -332,15 +455,18 @@ fn remove_path_sync(path: &Path) -> io::Result<()> {
     }
 }
 
-/// An asset folder that is removed on drop until its database row exists.
+/// An asset folder (and its objects in the bucket) that is removed on drop
+/// until its database row exists.
 #[derive(Debug)]
 pub struct StoredAsset {
     dir: Option<PathBuf>,
+    bucket: Option<(Bucket, AssetId)>,
 }
 
 impl StoredAsset {
     pub fn keep(mut self) {
         self.dir = None;
+        self.bucket = None;
     }
 }
 
@@ -349,6 +475,17 @@ impl Drop for StoredAsset {
         if let Some(dir) = self.dir.take() {
             if let Err(e) = remove_path_sync(&dir) {
                 tracing::warn!(path = %dir.display(), error = %e, "could not remove unfinished asset folder");
+            }
+        }
+        // Its objects go in the background; if the node dies first, they are
+        // objects without a row for fsck.
+        if let Some((bucket, id)) = self.bucket.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Err(e) = bucket.delete_prefix(&format!("assets/{id}")).await {
+                        tracing::warn!(asset = %id, error = %e, "could not remove the objects of an unfinished asset");
+                    }
+                });
             }
         }
     }

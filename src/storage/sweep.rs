@@ -12,16 +12,29 @@ use super::{remove_path, Storage};
 use crate::domain::AssetId;
 
 impl Storage {
-    /// Removes every file of an asset; a folder that is already gone is fine.
+    /// Removes every file of an asset, from the bucket too; what is already
+    /// gone is fine.
     pub async fn remove_asset(&self, id: AssetId) -> io::Result<()> {
+        if let Some(bucket) = &self.bucket {
+            bucket
+                .delete_prefix(&format!("assets/{id}"))
+                .await
+                .map_err(io::Error::other)?;
+        }
         remove_path(&self.asset_dir(id)).await
     }
 
-    /// Whether an asset's original is stored.
-    pub async fn has_original(&self, id: AssetId) -> bool {
-        tokio::fs::metadata(self.original_path(id))
-            .await
-            .is_ok_and(|meta| meta.is_file())
+    /// Whether an asset's original is stored (in the bucket, with one).
+    pub async fn has_original(&self, id: AssetId) -> io::Result<bool> {
+        match &self.bucket {
+            Some(bucket) => bucket
+                .exists(&Self::object_key(id, std::path::Path::new(super::ORIGINAL)))
+                .await
+                .map_err(io::Error::other),
+            None => Ok(tokio::fs::metadata(self.original_path(id))
+                .await
+                .is_ok_and(|meta| meta.is_file())),
+        }
     }
 
     /// Files in `tmp/` that nobody wrote to for `untouched_for`.

@@ -65,6 +65,7 @@ impl TestApp {
         key: String,
         env: &[(&str, &str)],
     ) -> Self {
+        create_bucket(data_dir.path()).await;
         let mut command = Command::new(bin);
         command
             .arg(subcommand)
@@ -258,12 +259,105 @@ impl TestApp {
 }
 
 /// What points an `assetd` command at the data of the server on `data_dir`
-/// (as an operator's command run beside the server would be).
-pub fn data_env(data_dir: &Path) -> [(&'static str, String); 2] {
-    [
+/// (as an operator's command run beside the server would be): its data dir,
+/// its database, and with `ASSETD_TEST_STORAGE=s3` its bucket.
+pub fn data_env(data_dir: &Path) -> Vec<(&'static str, String)> {
+    let mut env = vec![
         ("ASSETD_DATA_DIR", data_dir.display().to_string()),
         ("ASSETD_DATABASE_URL", database_url(data_dir)),
-    ]
+    ];
+    if let Some(server) = s3_server() {
+        env.extend([
+            ("ASSETD_STORAGE", "s3".to_string()),
+            ("ASSETD_S3_BUCKET", bucket_name(data_dir)),
+            ("ASSETD_S3_ENDPOINT", server),
+            ("ASSETD_S3_FORCE_PATH_STYLE", "true".to_string()),
+            // The test server takes any credentials.
+            ("AWS_ACCESS_KEY_ID", "assetd-test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "assetd-test".to_string()),
+        ]);
+    }
+    env
+}
+
+/// The S3-compatible server this run stores files in, when it runs on S3
+/// (`ASSETD_TEST_STORAGE=s3` and `ASSETD_TEST_S3_URL`).
+pub fn s3_server() -> Option<String> {
+    if std::env::var("ASSETD_TEST_STORAGE").as_deref() != Ok("s3") {
+        return None;
+    }
+    Some(
+        std::env::var("ASSETD_TEST_S3_URL")
+            .expect("ASSETD_TEST_STORAGE=s3 needs ASSETD_TEST_S3_URL"),
+    )
+}
+
+/// The bucket of the server on `data_dir`, named after it like its database.
+pub fn bucket_name(data_dir: &Path) -> String {
+    let name: String = data_dir
+        .file_name()
+        .expect("a temp dir has a name")
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    format!("it-{name}")
+}
+
+/// Creates the bucket of the server on `data_dir` on the test server (an
+/// operator creates theirs; assetd only checks that it can write to it).
+pub async fn create_bucket(data_dir: &Path) {
+    let Some(server) = s3_server() else { return };
+    let status = reqwest::Client::new()
+        .put(format!("{server}/{}", bucket_name(data_dir)))
+        .send()
+        .await
+        .expect("the test S3 server answers")
+        .status();
+    assert!(
+        status.is_success() || status == 409,
+        "creating a bucket: {status}"
+    );
+}
+
+/// Loses a stored file of an asset as a disk or a bucket might: the file in
+/// the data dir, and on S3 its object (which the data dir only caches).
+pub async fn lose_stored_file(data_dir: &Path, id: &str, relative: &str) {
+    let local = data_dir
+        .join("assets")
+        .join(&id[30..])
+        .join(id)
+        .join(relative);
+    std::fs::remove_file(&local).unwrap();
+    if let Some(server) = s3_server() {
+        let bucket = bucket_name(data_dir);
+        let status = reqwest::Client::new()
+            .delete(format!("{server}/{bucket}/assets/{id}/{relative}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "deleting an object: {status}");
+    }
+}
+
+/// Every key in the bucket of the server on `data_dir` (empty off S3).
+pub async fn bucket_keys(data_dir: &Path) -> Vec<String> {
+    let Some(server) = s3_server() else {
+        return Vec::new();
+    };
+    let listing = reqwest::get(format!("{server}/{}?list-type=2", bucket_name(data_dir)))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    listing
+        .split("<Key>")
+        .skip(1)
+        .map(|rest| rest.split("</Key>").next().unwrap().to_string())
+        .collect()
 }
 
 /// Whether this run keeps the servers' rows on PostgreSQL.

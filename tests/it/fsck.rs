@@ -6,7 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{
-    age_by_two_hours, data_env, direct_form, fixtures, wait_until_settled, TestApp, BIN,
+    age_by_two_hours, data_env, direct_form, fixtures, lose_stored_file, wait_until_settled,
+    TestApp, BIN,
 };
 
 /// Runs `assetd fsck ARGS...` on the app's data; its success and what it printed.
@@ -38,8 +39,8 @@ async fn fsck_reports_and_repairs_what_disagrees_and_spares_what_is_recent() {
     let lost_thumbnail = upload("frame.png").await;
     let lost_original = upload("tone.wav").await;
     let healthy = upload("frame.jpg").await;
-    std::fs::remove_file(folder_of(&lost_thumbnail).join("thumb.jpg")).unwrap();
-    std::fs::remove_file(folder_of(&lost_original).join("original")).unwrap();
+    lose_stored_file(app.data_dir.path(), &lost_thumbnail, "thumb.jpg").await;
+    lose_stored_file(app.data_dir.path(), &lost_original, "original").await;
     let old_orphan = app
         .data_dir
         .path()

@@ -19,6 +19,7 @@ mod openapi;
 mod origin;
 mod public_urls;
 mod rate_limit;
+mod s3;
 mod server;
 mod signing_secret;
 mod url_ingest;

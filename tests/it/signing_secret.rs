@@ -48,6 +48,7 @@ async fn servers_given_the_same_secret_or_secret_file_accept_each_others_urls() 
 #[tokio::test]
 async fn a_malformed_secret_stops_start_up_with_a_clear_message() {
     let data_dir = tempfile::tempdir().unwrap();
+    crate::common::create_bucket(data_dir.path()).await;
     let run = tokio::process::Command::new(crate::common::BIN)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .envs(crate::common::data_env(data_dir.path()))

@@ -5,6 +5,8 @@ The suite drives a real `assetd serve` process through the official
 
 Environment:
   ASSETD_BIN                path of the server binary (default: <repo>/target/release/assetd)
+  ASSETD_TEST_STORAGE=s3    with ASSETD_TEST_S3_URL (an S3-compatible server): each server
+                            stores its files in a bucket of its own there
   ASSETD_TEST_POSTGRES_URL  a PostgreSQL server (postgres://USER@HOST:PORT): each server
                             started here keeps its rows in a fresh database there
                             instead of SQLite (the README's test command runs the
@@ -77,6 +79,7 @@ class AssetdServer:
 
         env = dict(os.environ)
         postgres = env.get("ASSETD_TEST_POSTGRES_URL")
+        s3 = env.get("ASSETD_TEST_S3_URL") if env.get("ASSETD_TEST_STORAGE") == "s3" else None
         for k in list(env):
             if k.startswith("ASSETD_"):
                 del env[k]
@@ -84,6 +87,18 @@ class AssetdServer:
         if postgres:
             # assetd creates the database on first start, as it creates its SQLite file.
             env["ASSETD_DATABASE_URL"] = f"{postgres.rstrip('/')}/sdk_{uuid.uuid4().hex}"
+        if s3:
+            # A bucket of its own on the test server (which takes any credentials).
+            bucket = f"sdk-{uuid.uuid4().hex}"
+            httpx.put(f"{s3}/{bucket}").raise_for_status()
+            env.update(
+                ASSETD_STORAGE="s3",
+                ASSETD_S3_BUCKET=bucket,
+                ASSETD_S3_ENDPOINT=s3,
+                ASSETD_S3_FORCE_PATH_STYLE="true",
+                AWS_ACCESS_KEY_ID="assetd-test",
+                AWS_SECRET_ACCESS_KEY="assetd-test",
+            )
         if allow_private:
             env["ASSETD_ALLOW_PRIVATE_URLS"] = "true"
         env.update(extra_env or {})

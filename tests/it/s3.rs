@@ -1,0 +1,165 @@
+//! Stored files in an S3-compatible bucket (`--storage s3`): runs when the
+//! suite runs on S3 (`ASSETD_TEST_STORAGE=s3`, as the README's test command
+//! does in its third pass); skipped, saying so, otherwise.
+
+use crate::common::{
+    bucket_keys, bucket_name, data_env, direct_form, fixtures, on_postgres, played_seconds,
+    s3_server, wait_until_settled, TestApp,
+};
+
+fn skip_without_s3() -> bool {
+    if s3_server().is_some() {
+        return false;
+    }
+    println!("skipped: stored files are in the data dir (set ASSETD_TEST_STORAGE=s3 and ASSETD_TEST_S3_URL)");
+    true
+}
+
+/// The keys of one asset's objects.
+async fn objects_of(app: &TestApp, id: &str) -> Vec<String> {
+    let mut keys: Vec<String> = bucket_keys(app.data_dir.path())
+        .await
+        .into_iter()
+        .filter(|key| key.starts_with(&format!("assets/{id}/")))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn stored_files_go_to_the_bucket_and_leave_it_with_their_asset() {
+    if skip_without_s3() {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let form = direct_form(&fixtures().path("clip.mp4"))
+        .text("enable_thumbnail", "true")
+        .text("enable_hls", "true");
+    let (status, created) = app.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap().to_string();
+    let asset = wait_until_settled(&app, &id).await;
+    assert_eq!(asset["hls"]["status"], "ready", "{asset}");
+    let keys = objects_of(&app, &id).await;
+    for wanted in ["original", "thumb.jpg", "hls/master.m3u8"] {
+        assert!(
+            keys.contains(&format!("assets/{id}/{wanted}")),
+            "{wanted} in {keys:?}"
+        );
+    }
+    assert!(
+        keys.iter().any(|k| k.ends_with(".ts")),
+        "segments in {keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.contains(".part")),
+        "nothing partial: {keys:?}"
+    );
+
+    let (status, _) = app.delete(&format!("/assets/{id}")).await;
+    assert_eq!(status, 204);
+    assert!(
+        objects_of(&app, &id).await.is_empty(),
+        "the objects went with the asset"
+    );
+}
+
+/// Two nodes that share the database and the bucket but no disk: what one
+/// takes in, the other processes (fetching the original from the bucket) and
+/// serves, and the first serves what the second made.
+#[tokio::test]
+async fn nodes_that_share_no_disk_process_and_serve_each_others_files() {
+    if skip_without_s3() {
+        return;
+    }
+    if !on_postgres() {
+        println!(
+            "skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)"
+        );
+        return;
+    }
+    let no_workers = [
+        ("ASSETD_PROBE_WORKERS", "0"),
+        ("ASSETD_FETCH_WORKERS", "0"),
+        ("ASSETD_THUMBNAIL_WORKERS", "0"),
+        ("ASSETD_HLS_WORKERS", "0"),
+    ];
+    let a = TestApp::spawn_with(&no_workers).await;
+    let database = a.database_url();
+    let bucket = bucket_name(a.data_dir.path());
+    let b = TestApp::spawn_with(&[
+        ("ASSETD_DATABASE_URL", database.as_str()),
+        ("ASSETD_S3_BUCKET", bucket.as_str()),
+    ])
+    .await;
+
+    let form = direct_form(&fixtures().path("clip.mp4"))
+        .text("enable_thumbnail", "true")
+        .text("enable_hls", "true");
+    let (status, created) = a.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap().to_string();
+    let asset = wait_until_settled(&a, &id).await;
+    assert_eq!(asset["hls"]["status"], "ready", "made by node B: {asset}");
+    assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
+    assert!(
+        b.data_dir
+            .path()
+            .join("assets")
+            .join(&id[30..])
+            .join(&id)
+            .join("original")
+            .exists(),
+        "node B worked on its own copy, fetched from the bucket"
+    );
+
+    // Node A serves what node B made, from the bucket.
+    let thumbnail = asset["thumbnail"]["representative_url"].as_str().unwrap();
+    let response = reqwest::get(thumbnail).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    let manifest = asset["hls"]["manifest_url"].as_str().unwrap();
+    let duration = created["duration"].as_f64().unwrap();
+    let played = played_seconds(manifest);
+    assert!(
+        (played - duration).abs() < 0.5,
+        "node A serves the whole stream: {played} s of {duration} s"
+    );
+
+    // fsck from node A's side sees everything in place.
+    let out = std::process::Command::new(crate::common::BIN)
+        .arg("fsck")
+        .envs(data_env(a.data_dir.path()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[tokio::test]
+async fn start_up_refuses_a_bucket_it_cannot_write_and_names_it() {
+    let Some(_) = s3_server() else {
+        println!("skipped: stored files are in the data dir (set ASSETD_TEST_STORAGE=s3 and ASSETD_TEST_S3_URL)");
+        return;
+    };
+    let data_dir = tempfile::tempdir().unwrap();
+    let run = tokio::process::Command::new(crate::common::BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .envs(data_env(data_dir.path()))
+        .env("ASSETD_S3_BUCKET", "no-such-bucket-anywhere")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), run)
+        .await
+        .expect("assetd should refuse to start, not run")
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("S3 bucket no-such-bucket-anywhere is not writable"),
+        "{stderr}"
+    );
+}
