@@ -4,6 +4,7 @@
 //! machine works.
 
 use std::sync::Once;
+use std::time::Duration;
 
 use assetd::storage::bucket::{Bucket, BucketConfig, PART_BYTES};
 use sha2::{Digest, Sha256};
@@ -151,6 +152,21 @@ async fn deleting_a_prefix_takes_everything_under_it_and_nothing_else() {
     let mut names = bucket.list_names("assets").await.unwrap();
     names.sort();
     assert_eq!(names, ["a3", "a30"]);
+    assert_eq!(
+        bucket
+            .names_untouched_for("assets", Duration::ZERO)
+            .await
+            .unwrap(),
+        ["a3", "a30"]
+    );
+    assert!(
+        bucket
+            .names_untouched_for("assets", Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "just put: touched within the hour"
+    );
     assert_eq!(bucket.delete_prefix("assets/a3").await.unwrap(), 3);
     assert_eq!(keys(&server, &name).await, ["p/assets/a30/original"]);
     assert_eq!(

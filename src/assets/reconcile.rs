@@ -27,6 +27,8 @@ pub enum Problem {
     MissingOutput(AssetId, Step),
     /// An asset folder without a row. Repair: removed.
     OrphanFolder(String),
+    /// Objects in the bucket of an asset without a row. Repair: deleted.
+    OrphanObjects(String),
     /// A file in tmp/ nobody wrote to for a long time. Repair: removed.
     StaleTemporary(String),
     /// A queued or running job about an asset that has no row. Repair: cancelled.
@@ -48,6 +50,9 @@ impl std::fmt::Display for Problem {
                 write!(f, "asset {id}: {step} ready, but its output is missing")
             }
             Self::OrphanFolder(name) => write!(f, "folder assets/…/{name}: no asset row"),
+            Self::OrphanObjects(name) => {
+                write!(f, "objects assets/{name}/… in the bucket: no asset row")
+            }
             Self::StaleTemporary(name) => {
                 write!(f, "tmp/{name}: left by an upload that never finished")
             }
@@ -125,6 +130,14 @@ pub async fn fsck(
             found.push(Problem::OrphanFolder(folder.name.clone()));
             if repair {
                 storage.remove_asset_folder(&folder).await?;
+            }
+        }
+    }
+    for name in storage.objects_untouched_for(GRACE).await? {
+        if !rows.contains(&name) {
+            found.push(Problem::OrphanObjects(name.clone()));
+            if repair {
+                storage.remove_objects(&name).await?;
             }
         }
     }

@@ -192,6 +192,39 @@ impl Bucket {
         Ok(count)
     }
 
+    /// The names directly under `prefix` (e.g. the asset ids under `assets`)
+    /// whose objects all are older than `grace`: what fsck may take for
+    /// leftovers without racing a node that is putting them right now.
+    pub async fn names_untouched_for(
+        &self,
+        prefix: &str,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        let under = self.key(prefix);
+        let depth = under.parts().count();
+        // Unix milliseconds of each name's newest object.
+        let mut newest: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        let mut listed = self.store.list(Some(&under));
+        while let Some(meta) = listed.next().await {
+            let meta = meta?;
+            let Some(name) = meta.location.parts().nth(depth) else {
+                continue;
+            };
+            let modified = meta.last_modified.timestamp_millis();
+            let entry = newest.entry(name.as_ref().to_string()).or_insert(modified);
+            *entry = (*entry).max(modified);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let cutoff = now - grace.as_millis() as i64;
+        Ok(newest
+            .into_iter()
+            .filter(|(_, modified)| *modified <= cutoff)
+            .map(|(name, _)| name)
+            .collect())
+    }
+
     /// The names directly under `prefix` (e.g. the asset ids under `assets/`).
     pub async fn list_names(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
         let listed = self

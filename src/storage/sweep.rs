@@ -24,6 +24,31 @@ impl Storage {
         remove_path(&self.asset_dir(id)).await
     }
 
+    /// The asset ids with objects in the bucket (none without one) that
+    /// nobody put for `grace`.
+    pub async fn objects_untouched_for(&self, grace: Duration) -> io::Result<Vec<String>> {
+        match &self.bucket {
+            Some(bucket) => bucket
+                .names_untouched_for("assets", grace)
+                .await
+                .map_err(io::Error::other),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Deletes the objects of `name` (an asset id found by
+    /// [`Storage::objects_untouched_for`] that has no row).
+    pub async fn remove_objects(&self, name: &str) -> io::Result<()> {
+        if let Some(bucket) = &self.bucket {
+            tracing::info!(%name, "removing objects that have no database row");
+            bucket
+                .delete_prefix(&format!("assets/{name}"))
+                .await
+                .map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+
     /// Whether an asset's original is stored (in the bucket, with one).
     pub async fn has_original(&self, id: AssetId) -> io::Result<bool> {
         match &self.bucket {

@@ -342,6 +342,19 @@ pub async fn lose_stored_file(data_dir: &Path, id: &str, relative: &str) {
     }
 }
 
+/// Puts a small object into the bucket of the server on `data_dir` (nothing off S3).
+pub async fn put_object(data_dir: &Path, key: &str) {
+    let Some(server) = s3_server() else { return };
+    let status = reqwest::Client::new()
+        .put(format!("{server}/{}/{key}", bucket_name(data_dir)))
+        .body("bytes of no asset")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "putting an object: {status}");
+}
+
 /// Every key in the bucket of the server on `data_dir` (empty off S3).
 pub async fn bucket_keys(data_dir: &Path) -> Vec<String> {
     let Some(server) = s3_server() else {

@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::common::{
-    age_by_two_hours, data_env, direct_form, fixtures, lose_stored_file, wait_until_settled,
-    TestApp, BIN,
+    age_by_two_hours, bucket_keys, data_env, direct_form, fixtures, lose_stored_file, put_object,
+    s3_server, wait_until_settled, TestApp, BIN,
 };
 
 /// Runs `assetd fsck ARGS...` on the app's data; its success and what it printed.
@@ -52,6 +52,14 @@ async fn fsck_reports_and_repairs_what_disagrees_and_spares_what_is_recent() {
         .path()
         .join("assets/ac/0193aaaaaaaaaaaaaaaaaaaaaaaaaaac");
     std::fs::create_dir_all(&recent_orphan).unwrap();
+    // On S3: objects of no asset, put just now (maybe by a node between its
+    // put and its row): spared like a recent folder.
+    let recent_objects = "0193aaaaaaaaaaaaaaaaaaaaaaaaaaad";
+    put_object(
+        app.data_dir.path(),
+        &format!("assets/{recent_objects}/original"),
+    )
+    .await;
     let stale_part = app.data_dir.path().join("tmp/0123.part");
     std::fs::write(&stale_part, b"half an upload").unwrap();
     age_by_two_hours(&stale_part);
@@ -72,6 +80,7 @@ async fn fsck_reports_and_repairs_what_disagrees_and_spares_what_is_recent() {
         !report.contains("aaaac"),
         "a recent folder may be an upload in flight: {report}"
     );
+    assert!(!report.contains(recent_objects), "{report}");
     assert!(
         old_orphan.exists() && stale_part.exists(),
         "a report changes nothing"
@@ -85,6 +94,10 @@ async fn fsck_reports_and_repairs_what_disagrees_and_spares_what_is_recent() {
     );
     assert!(!old_orphan.exists() && !stale_part.exists());
     assert!(recent_orphan.exists());
+    if s3_server().is_some() {
+        let keys = bucket_keys(app.data_dir.path()).await;
+        assert!(keys.iter().any(|k| k.contains(recent_objects)), "{keys:?}");
+    }
     let (_, lost) = app.get(&format!("/assets/{lost_original}")).await;
     assert_eq!(lost["status"], "failed", "{lost}");
     assert_eq!(
