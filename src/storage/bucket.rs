@@ -110,7 +110,8 @@ impl Bucket {
     }
 
     /// Puts the file at `path` as `key`, in parts; on any error the multipart
-    /// upload is aborted and the error returned.
+    /// upload is aborted and the error returned. The file then takes the
+    /// object's time, as every node's copy of it does (see [`set_modified`]).
     pub async fn put_file(&self, key: &str, path: &Path) -> anyhow::Result<()> {
         let mut file = tokio::fs::File::open(path)
             .await
@@ -132,7 +133,8 @@ impl Bucket {
         match copied {
             Ok(()) => {
                 writer.finish().await?;
-                Ok(())
+                let meta = self.store.head(&self.key(key)).await?;
+                set_modified(path, meta.last_modified.timestamp_millis()).await
             }
             Err(e) => {
                 if let Err(abort) = writer.abort().await {
@@ -148,12 +150,16 @@ impl Bucket {
     pub async fn get_to_file(&self, key: &str, dest: &Path) -> anyhow::Result<()> {
         let partial = dest.with_extension(format!("part-{}", uuid::Uuid::new_v4().simple()));
         let fetched = async {
-            let mut stream = self.store.get(&self.key(key)).await?.into_stream();
+            let got = self.store.get(&self.key(key)).await?;
+            let modified = got.meta.last_modified.timestamp_millis();
+            let mut stream = got.into_stream();
             let mut file = tokio::fs::File::create(&partial).await?;
             while let Some(chunk) = stream.next().await {
                 file.write_all(&chunk?).await?;
             }
             file.sync_all().await?;
+            drop(file);
+            set_modified(&partial, modified).await?;
             tokio::fs::rename(&partial, dest).await?;
             Ok::<_, anyhow::Error>(())
         }
@@ -238,4 +244,16 @@ impl Bucket {
             .filter_map(|path| path.filename().map(str::to_string))
             .collect())
     }
+}
+
+/// Gives a local copy its object's modification time: the ETag and
+/// Last-Modified a node serves come from its copy's time, and so are the same
+/// on every node that serves the object.
+async fn set_modified(path: &Path, unix_millis: i64) -> anyhow::Result<()> {
+    let time = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(u64::try_from(unix_millis).unwrap_or(0));
+    let file = std::fs::OpenOptions::new().write(true).open(path)?;
+    tokio::task::spawn_blocking(move || file.set_modified(time))
+        .await?
+        .with_context(|| format!("setting the time of {}", path.display()))
 }

@@ -118,6 +118,22 @@ async fn nodes_that_share_no_disk_process_and_serve_each_others_files() {
     let response = reqwest::get(thumbnail).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "image/jpeg");
+    // Both nodes describe the one object alike, so caches and players may
+    // revalidate against either.
+    let on_b = format!(
+        "{}{}",
+        b.base,
+        &thumbnail[thumbnail.find("/media/").unwrap()..]
+    );
+    let from_b = reqwest::get(&on_b).await.unwrap();
+    assert_eq!(from_b.status(), 200);
+    for header in ["etag", "last-modified"] {
+        assert_eq!(
+            response.headers()[header],
+            from_b.headers()[header],
+            "{header}"
+        );
+    }
     let manifest = asset["hls"]["manifest_url"].as_str().unwrap();
     let duration = created["duration"].as_f64().unwrap();
     let played = played_seconds(manifest);
