@@ -373,6 +373,25 @@ pub async fn bucket_keys(data_dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Starts `assetd serve` on a fresh data dir (with its bucket, on S3) with
+/// `env` added, expects it to refuse to start, and returns what it said.
+pub async fn refused_start(env: &[(&str, &str)]) -> String {
+    let data_dir = tempfile::tempdir().unwrap();
+    create_bucket(data_dir.path()).await;
+    let run = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .envs(data_env(data_dir.path()))
+        .envs(env.iter().copied())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("assetd should refuse to start, not run")
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Whether this run keeps the servers' rows on PostgreSQL.
 pub fn on_postgres() -> bool {
     std::env::var_os("ASSETD_TEST_POSTGRES_URL").is_some()

@@ -1,12 +1,10 @@
 //! CORS: media URLs are open to pages of any origin (a signed URL is a
 //! capability); the API is open only to the origins of `ASSETD_CORS_ORIGINS`.
 
-use std::time::Duration;
-
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
 
-use crate::common::{data_env, TestApp, BIN};
+use crate::common::{refused_start, TestApp};
 use crate::media_steps::upload_with_steps;
 
 const PAGE: &str = "http://page.example:5173";
@@ -230,22 +228,11 @@ async fn the_api_is_open_to_the_configured_origins_only() {
 
 #[tokio::test]
 async fn an_invalid_origin_stops_start_up_with_a_clear_message() {
-    let data_dir = tempfile::tempdir().unwrap();
-    let run = tokio::process::Command::new(BIN)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .envs(data_env(data_dir.path()))
-        .env(
-            "ASSETD_CORS_ORIGINS",
-            "http://localhost:3000,localhost:3000",
-        )
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(10), run)
-        .await
-        .expect("assetd should refuse to start, not run")
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(&[(
+        "ASSETD_CORS_ORIGINS",
+        "http://localhost:3000,localhost:3000",
+    )])
+    .await;
     assert!(
         stderr.contains("--cors-origins") && stderr.contains("`localhost:3000` is not an origin"),
         "{stderr}"

@@ -161,19 +161,8 @@ async fn start_up_refuses_a_bucket_it_cannot_write_and_names_it() {
         println!("skipped: stored files are in the data dir (set ASSETD_TEST_STORAGE=s3 and ASSETD_TEST_S3_URL)");
         return;
     };
-    let data_dir = tempfile::tempdir().unwrap();
-    let run = tokio::process::Command::new(crate::common::BIN)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .envs(data_env(data_dir.path()))
-        .env("ASSETD_S3_BUCKET", "no-such-bucket-anywhere")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(20), run)
-        .await
-        .expect("assetd should refuse to start, not run")
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr =
+        crate::common::refused_start(&[("ASSETD_S3_BUCKET", "no-such-bucket-anywhere")]).await;
     assert!(
         stderr.contains("S3 bucket no-such-bucket-anywhere is not writable"),
         "{stderr}"

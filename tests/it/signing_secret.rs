@@ -47,19 +47,6 @@ async fn servers_given_the_same_secret_or_secret_file_accept_each_others_urls() 
 
 #[tokio::test]
 async fn a_malformed_secret_stops_start_up_with_a_clear_message() {
-    let data_dir = tempfile::tempdir().unwrap();
-    crate::common::create_bucket(data_dir.path()).await;
-    let run = tokio::process::Command::new(crate::common::BIN)
-        .args(["serve", "--bind", "127.0.0.1:0"])
-        .envs(crate::common::data_env(data_dir.path()))
-        .env("ASSETD_SIGNING_SECRET", "not-hex")
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)
-        .await
-        .expect("assetd should refuse to start, not run")
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = crate::common::refused_start(&[("ASSETD_SIGNING_SECRET", "not-hex")]).await;
     assert!(stderr.contains("ASSETD_SIGNING_SECRET"), "{stderr}");
 }
