@@ -213,6 +213,12 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_JOB_LEASE_SECS", default_value_t = 30)]
     pub job_lease_secs: u64,
 
+    /// How often an idle worker looks for due jobs, in seconds (retries whose
+    /// backoff ran out; on SQLite, jobs queued by `assetd jobs retry`). On
+    /// PostgreSQL a job queued by any node wakes idle workers at once.
+    #[arg(long, env = "ASSETD_JOB_POLL_SECS", default_value_t = 2)]
+    pub job_poll_secs: u64,
+
     /// First retry delay of a failed job, in milliseconds (doubling, with jitter, up to 10 min).
     #[arg(long, env = "ASSETD_JOB_RETRY_MS", default_value_t = 5000)]
     pub job_retry_ms: u64,
@@ -287,6 +293,10 @@ impl ServeConfig {
 
     pub fn media_url_ttl(&self) -> Duration {
         Duration::from_secs(self.media_url_ttl_secs)
+    }
+
+    pub fn job_poll_interval(&self) -> Duration {
+        Duration::from_secs(self.job_poll_secs.max(1))
     }
 
     pub fn job_lease(&self) -> Duration {

@@ -13,7 +13,6 @@ mod thumbnail;
 
 use std::future::Future;
 use std::marker::PhantomData;
-use std::time::Duration;
 
 use assetd_queue::{spawn_workers, Handler, Job, Outcome, WorkerOptions};
 use tokio::task::JoinHandle;
@@ -53,6 +52,11 @@ pub fn start_workers(app: &AppState, stop: &CancellationToken) -> Vec<JoinHandle
     workers.register::<thumbnail::Thumbnail>();
     workers.register::<hls::Hls>();
     workers.register::<purge::Purge>();
+    // On PostgreSQL, jobs queued by other nodes wake this node's idle workers
+    // at once instead of at their next poll.
+    if !workers.started.is_empty() {
+        workers.started.extend(app.queue.listen(stop.clone()));
+    }
     workers.started
 }
 
@@ -75,7 +79,7 @@ impl Workers<'_> {
             kind: J::WORK.kind().to_string(),
             concurrency,
             lease: config.job_lease(),
-            poll_interval: Duration::from_secs(2),
+            poll_interval: config.job_poll_interval(),
             owner: self.owner.clone(),
             max_interruptions: config.job_max_interruptions,
         };

@@ -152,3 +152,34 @@ async fn nodes_starting_at_once_on_a_new_database_all_come_up() {
     let health = reqwest::get(format!("{}/healthz", c.base)).await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+/// A worker node that polls once a minute still starts a job another node
+/// queued at once: PostgreSQL's notification wakes it.
+#[tokio::test]
+async fn a_job_queued_by_one_node_wakes_an_idle_worker_on_another() {
+    if crate::common::skip_without_postgres() {
+        return;
+    }
+    let a = TestApp::spawn_with(&NO_WORKERS).await;
+    let database = a.database_url();
+    let _worker =
+        TestApp::spawn_worker(&joining(&a, &database, &[("ASSETD_JOB_POLL_SECS", "60")])).await;
+    // Let the worker find nothing to do and settle into its minute of waiting.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let form = direct_form(&fixtures().path("frame.png")).text("enable_thumbnail", "true");
+    let (status, created) = a.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, asset) = a.get(&format!("/assets/{id}")).await;
+        if asset["thumbnail"]["status"] == "ready" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker was not woken (it polls once a minute): {asset}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
