@@ -90,6 +90,15 @@ pub struct DataDir {
     /// Path-style URLs (`host/bucket/key`), for servers without virtual-host addressing.
     #[arg(long, env = "ASSETD_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub s3_force_path_style: bool,
+
+    /// With `--storage s3`: how many bytes of working copies the data dir may
+    /// hold before the least recently written are removed (the bucket keeps them).
+    #[arg(long, env = "ASSETD_SCRATCH_MAX_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub scratch_max_bytes: u64,
+
+    /// With `--storage s3`: how often the working copies are trimmed, in seconds.
+    #[arg(long, env = "ASSETD_SCRATCH_TRIM_SECS", default_value_t = 60)]
+    pub scratch_trim_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

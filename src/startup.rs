@@ -89,7 +89,10 @@ impl Application {
             listen_url,
         });
         let stop_jobs = CancellationToken::new();
-        let workers = jobs::start_workers(&app, &stop_jobs);
+        let mut workers = jobs::start_workers(&app, &stop_jobs);
+        if app.storage.keeps_working_copies() {
+            workers.push(trim_working_copies(&app, stop_jobs.clone()));
+        }
         Ok(Self {
             listener,
             router: http::router(app),
@@ -148,6 +151,27 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// With S3, keeps the data dir's working copies within `--scratch-max-bytes`,
+/// every `--scratch-trim-secs`, sparing what was written to within two rounds.
+fn trim_working_copies(app: &AppState, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let every = Duration::from_secs(app.config.data_dir.scratch_trim_secs.max(1));
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = stop.cancelled() => return,
+            }
+            let max = app.config.data_dir.scratch_max_bytes;
+            match app.storage.trim_working_copies(max, every * 2).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(folders = n, "removed working copies kept in the bucket"),
+                Err(e) => tracing::warn!(error = %e, "could not trim the working copies"),
+            }
+        }
+    })
 }
 
 /// How long a file in a data dir that other nodes may share must have been

@@ -49,6 +49,44 @@ impl Storage {
         Ok(())
     }
 
+    /// Whether the data dir holds working copies of a bucket's files (which
+    /// may be removed), rather than the only copies.
+    pub fn keeps_working_copies(&self) -> bool {
+        self.bucket.is_some()
+    }
+
+    /// With a bucket: removes the working copies of the assets written to
+    /// least recently until the data dir's copies fit in `max_bytes`, sparing
+    /// folders written to within `grace` (a step publishing into one, a copy
+    /// being fetched). Returns how many folders went. Without a bucket the
+    /// data dir holds the only copy, and nothing is removed.
+    pub async fn trim_working_copies(&self, max_bytes: u64, grace: Duration) -> io::Result<usize> {
+        if self.bucket.is_none() {
+            return Ok(0);
+        }
+        let mut folders = Vec::new();
+        let mut total = 0u64;
+        for folder in self.asset_folders().await? {
+            let bytes = size_of(&folder.path).await?;
+            total += bytes;
+            folders.push((folder, bytes));
+        }
+        // Oldest writes first.
+        folders.sort_by_key(|(folder, _)| folder.modified);
+        let mut removed = 0;
+        for (folder, bytes) in folders {
+            if total <= max_bytes {
+                break;
+            }
+            if folder.untouched_for(grace) {
+                remove_path(&folder.path).await?;
+                total -= bytes;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Whether an asset's original is stored (in the bucket, with one).
     pub async fn has_original(&self, id: AssetId) -> io::Result<bool> {
         match &self.bucket {
@@ -136,4 +174,32 @@ impl AssetFolder {
     pub fn untouched_for(&self, grace: Duration) -> bool {
         untouched(self.modified, grace)
     }
+}
+
+/// The bytes of the files under `path`.
+async fn size_of(path: &std::path::Path) -> io::Result<u64> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut total = 0;
+        let mut pending = vec![path];
+        while let Some(dir) = pending.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let meta = entry.metadata()?;
+                if meta.is_dir() {
+                    pending.push(entry.path());
+                } else {
+                    total += meta.len();
+                }
+            }
+        }
+        Ok(total)
+    })
+    .await
+    .map_err(io::Error::other)?
 }

@@ -168,3 +168,40 @@ async fn start_up_refuses_a_bucket_it_cannot_write_and_names_it() {
         "{stderr}"
     );
 }
+
+/// Working copies are trimmed to `ASSETD_SCRATCH_MAX_BYTES`; what was removed
+/// is fetched from the bucket again when it is needed.
+#[tokio::test]
+async fn working_copies_are_trimmed_and_fetched_again_when_needed() {
+    if skip_without_s3() {
+        return;
+    }
+    let app = TestApp::spawn_with(&[
+        ("ASSETD_SCRATCH_MAX_BYTES", "1"),
+        ("ASSETD_SCRATCH_TRIM_SECS", "1"),
+    ])
+    .await;
+    let form = direct_form(&fixtures().path("frame.png")).text("enable_thumbnail", "true");
+    let (status, created) = app.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap().to_string();
+    let asset = wait_until_settled(&app, &id).await;
+    let folder = app.data_dir.path().join("assets").join(&id[30..]).join(&id);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while folder.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the working copy was not trimmed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        objects_of(&app, &id).await.len(),
+        2,
+        "the bucket keeps both files"
+    );
+    let thumbnail = asset["thumbnail"]["representative_url"].as_str().unwrap();
+    let response = reqwest::get(thumbnail).await.unwrap();
+    assert_eq!(response.status(), 200, "fetched again from the bucket");
+    assert!(folder.join("thumb.jpg").exists());
+}
