@@ -170,6 +170,12 @@ async fn deleting_a_prefix_takes_everything_under_it_and_nothing_else() {
     assert_eq!(bucket.delete_prefix("assets/a3").await.unwrap(), 3);
     assert_eq!(keys(&server, &name).await, ["p/assets/a30/original"]);
     assert_eq!(
+        bucket.delete_prefix("assets/a30/original").await.unwrap(),
+        1,
+        "a prefix that names one object deletes it"
+    );
+    assert!(keys(&server, &name).await.is_empty());
+    assert_eq!(
         bucket.delete_prefix("assets/a3").await.unwrap(),
         0,
         "again: nothing to do"

@@ -179,16 +179,26 @@ impl Bucket {
         }
     }
 
-    /// Deletes every object whose key starts with `prefix` (e.g. an asset's
-    /// `assets/<id>/`); none is fine. Returns how many went.
+    /// Deletes the object `prefix` and every object under it (e.g. an asset's
+    /// `assets/<id>`, or one file `assets/<id>/thumb.jpg`); none is fine.
+    /// Returns how many went.
     pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<usize> {
         let under = self.key(prefix);
+        // A listing by prefix covers what is under it, not an object of that
+        // very name.
+        let mut count = match self.store.head(&under).await {
+            Ok(_) => {
+                self.store.delete(&under).await?;
+                1
+            }
+            Err(object_store::Error::NotFound { .. }) => 0,
+            Err(e) => return Err(e.into()),
+        };
         let listed = self
             .store
             .list(Some(&under))
             .map(|meta| meta.map(|m| m.location));
         let mut deleted = self.store.delete_stream(listed.boxed());
-        let mut count = 0;
         while let Some(result) = deleted.next().await {
             match result {
                 Ok(_) | Err(object_store::Error::NotFound { .. }) => count += 1,
