@@ -67,18 +67,18 @@ impl Storage {
         let mut folders = Vec::new();
         let mut total = 0u64;
         for folder in self.asset_folders().await? {
-            let bytes = size_of(&folder.path).await?;
+            let (bytes, last_write) = size_and_last_write(&folder.path).await?;
             total += bytes;
-            folders.push((folder, bytes));
+            folders.push((folder, bytes, last_write));
         }
         // Oldest writes first.
-        folders.sort_by_key(|(folder, _)| folder.modified);
+        folders.sort_by_key(|(_, _, last_write)| *last_write);
         let mut removed = 0;
-        for (folder, bytes) in folders {
+        for (folder, bytes, last_write) in folders {
             if total <= max_bytes {
                 break;
             }
-            if folder.untouched_for(grace) {
+            if untouched(last_write, grace) {
                 remove_path(&folder.path).await?;
                 total -= bytes;
                 removed += 1;
@@ -176,11 +176,14 @@ impl AssetFolder {
     }
 }
 
-/// The bytes of the files under `path`.
-async fn size_of(path: &std::path::Path) -> io::Result<u64> {
+/// The bytes of the files under `path`, and the newest modification time of
+/// anything there: a step writing segments into a partial folder deep inside
+/// counts as a write to the asset's folder.
+async fn size_and_last_write(path: &std::path::Path) -> io::Result<(u64, Option<SystemTime>)> {
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut total = 0;
+        let mut newest = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let mut pending = vec![path];
         while let Some(dir) = pending.pop() {
             let entries = match std::fs::read_dir(&dir) {
@@ -191,6 +194,7 @@ async fn size_of(path: &std::path::Path) -> io::Result<u64> {
             for entry in entries {
                 let entry = entry?;
                 let meta = entry.metadata()?;
+                newest = newest.max(meta.modified().ok());
                 if meta.is_dir() {
                     pending.push(entry.path());
                 } else {
@@ -198,7 +202,7 @@ async fn size_of(path: &std::path::Path) -> io::Result<u64> {
                 }
             }
         }
-        Ok(total)
+        Ok((total, newest))
     })
     .await
     .map_err(io::Error::other)?
