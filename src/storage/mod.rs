@@ -416,16 +416,20 @@ impl Storage {
 
     /// A published file of an asset, or None when there is none by that name.
     pub async fn published(&self, id: AssetId, file: &AssetFile) -> Option<PublishedFile> {
-        match self.fetch_published(id, &file.relative()).await {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(e) => {
-                tracing::warn!(asset = %id, error = %e, "could not fetch a published file from the bucket");
-                return None;
-            }
-        }
         let path = self.asset_dir(id).join(file.relative());
-        let meta = tokio::fs::metadata(&path).await.ok()?;
+        let meta = match tokio::fs::metadata(&path).await {
+            Ok(meta) => meta,
+            // Not here: another node may have published it (only a player's
+            // first request for a file pays for the bucket).
+            Err(_) => match self.fetch_published(id, &file.relative()).await {
+                Ok(true) => tokio::fs::metadata(&path).await.ok()?,
+                Ok(false) => return None,
+                Err(e) => {
+                    tracing::warn!(asset = %id, error = %e, "could not fetch a published file from the bucket");
+                    return None;
+                }
+            },
+        };
         meta.is_file().then(|| PublishedFile {
             len: meta.len(),
             modified: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
