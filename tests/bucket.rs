@@ -45,19 +45,12 @@ async fn fresh_bucket(prefix: &str) -> Option<(Bucket, String, String)> {
     Some((bucket, server, name))
 }
 
-/// Every key in the bucket, read with the server's own listing.
+#[path = "it/s3_listing.rs"]
+mod s3_listing;
+
+/// Every key in the bucket.
 async fn keys(server: &str, name: &str) -> Vec<String> {
-    let listing = reqwest::get(format!("{server}/{name}?list-type=2"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    listing
-        .split("<Key>")
-        .skip(1)
-        .map(|rest| rest.split("</Key>").next().unwrap().to_string())
-        .collect()
+    s3_listing::keys_in(server, name).await
 }
 
 /// Multipart uploads begun and neither completed nor aborted.

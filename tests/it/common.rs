@@ -360,17 +360,7 @@ pub async fn bucket_keys(data_dir: &Path) -> Vec<String> {
     let Some(server) = s3_server() else {
         return Vec::new();
     };
-    let listing = reqwest::get(format!("{server}/{}?list-type=2", bucket_name(data_dir)))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    listing
-        .split("<Key>")
-        .skip(1)
-        .map(|rest| rest.split("</Key>").next().unwrap().to_string())
-        .collect()
+    crate::s3_listing::keys_in(&server, &bucket_name(data_dir)).await
 }
 
 /// Starts `assetd serve` on a fresh data dir (with its bucket, on S3) with
@@ -391,6 +381,15 @@ pub async fn refused_start(env: &[(&str, &str)]) -> String {
     assert!(!out.status.success());
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// What makes a node take requests and run no background job.
+pub const NO_WORKERS: [(&str, &str); 5] = [
+    ("ASSETD_PROBE_WORKERS", "0"),
+    ("ASSETD_FETCH_WORKERS", "0"),
+    ("ASSETD_THUMBNAIL_WORKERS", "0"),
+    ("ASSETD_HLS_WORKERS", "0"),
+    ("ASSETD_PURGE_WORKERS", "0"),
+];
 
 /// Whether this run keeps the servers' rows on PostgreSQL.
 pub fn on_postgres() -> bool {

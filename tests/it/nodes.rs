@@ -7,18 +7,11 @@ use std::time::Duration;
 
 use crate::common::{
     assert_error, begin_raw_upload, direct_form, fixtures, played_seconds, signal, thumbnail_url,
-    wait_until_settled, TestApp,
+    wait_until_settled, TestApp, NO_WORKERS,
 };
 
 /// Short leases, so that a dead node's jobs are taken up again quickly.
 const SHORT_LEASE: (&str, &str) = ("ASSETD_JOB_LEASE_SECS", "2");
-/// A node that takes requests and runs no background job.
-const NO_WORKERS: [(&str, &str); 4] = [
-    ("ASSETD_PROBE_WORKERS", "0"),
-    ("ASSETD_FETCH_WORKERS", "0"),
-    ("ASSETD_THUMBNAIL_WORKERS", "0"),
-    ("ASSETD_HLS_WORKERS", "0"),
-];
 
 /// `env` plus what points a node at the first node's data dir and database.
 fn joining<'a>(

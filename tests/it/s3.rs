@@ -3,8 +3,8 @@
 //! does in its third pass); skipped, saying so, otherwise.
 
 use crate::common::{
-    bucket_keys, bucket_name, data_env, direct_form, fixtures, on_postgres, played_seconds,
-    s3_server, wait_until_settled, TestApp,
+    bucket_keys, bucket_name, data_env, direct_form, fixtures, played_seconds, s3_server,
+    wait_until_settled, TestApp, NO_WORKERS,
 };
 
 fn skip_without_s3() -> bool {
@@ -72,19 +72,10 @@ async fn nodes_that_share_no_disk_process_and_serve_each_others_files() {
     if skip_without_s3() {
         return;
     }
-    if !on_postgres() {
-        println!(
-            "skipped: several nodes share a PostgreSQL database (set ASSETD_TEST_POSTGRES_URL)"
-        );
+    if crate::common::skip_without_postgres() {
         return;
     }
-    let no_workers = [
-        ("ASSETD_PROBE_WORKERS", "0"),
-        ("ASSETD_FETCH_WORKERS", "0"),
-        ("ASSETD_THUMBNAIL_WORKERS", "0"),
-        ("ASSETD_HLS_WORKERS", "0"),
-    ];
-    let a = TestApp::spawn_with(&no_workers).await;
+    let a = TestApp::spawn_with(&NO_WORKERS).await;
     let database = a.database_url();
     let bucket = bucket_name(a.data_dir.path());
     let b = TestApp::spawn_with(&[
@@ -157,10 +148,9 @@ async fn nodes_that_share_no_disk_process_and_serve_each_others_files() {
 
 #[tokio::test]
 async fn start_up_refuses_a_bucket_it_cannot_write_and_names_it() {
-    let Some(_) = s3_server() else {
-        println!("skipped: stored files are in the data dir (set ASSETD_TEST_STORAGE=s3 and ASSETD_TEST_S3_URL)");
+    if skip_without_s3() {
         return;
-    };
+    }
     let stderr =
         crate::common::refused_start(&[("ASSETD_S3_BUCKET", "no-such-bucket-anywhere")]).await;
     assert!(
