@@ -92,6 +92,10 @@ impl Application {
         let mut workers = jobs::start_workers(&app, &stop_jobs);
         if app.storage.keeps_working_copies() {
             workers.push(trim_working_copies(&app, stop_jobs.clone()));
+            workers.push(abort_stale_multipart_uploads(
+                stop_jobs.clone(),
+                app.clone(),
+            ));
         }
         Ok(Self {
             listener,
@@ -169,6 +173,33 @@ fn trim_working_copies(app: &AppState, stop: CancellationToken) -> tokio::task::
                 Ok(0) => {}
                 Ok(n) => tracing::info!(folders = n, "removed working copies kept in the bucket"),
                 Err(e) => tracing::warn!(error = %e, "could not trim the working copies"),
+            }
+        }
+    })
+}
+
+/// With S3, aborts the multipart uploads that nodes which died mid-upload left
+/// (S3 keeps and bills their parts): at start-up and then every hour. Several
+/// nodes doing it at once is harmless, an abort of an aborted upload is fine.
+fn abort_stale_multipart_uploads(
+    stop: CancellationToken,
+    app: AppState,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match app.storage.stale_multipart_uploads().await {
+                Ok(stale) => {
+                    for upload in stale {
+                        if let Err(e) = app.storage.abort_multipart_upload(&upload).await {
+                            tracing::warn!(key = %upload.key, error = %e, "could not abort a stale multipart upload");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not list the multipart uploads"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                () = stop.cancelled() => return,
             }
         }
     })

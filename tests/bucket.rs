@@ -1,9 +1,9 @@
 //! The bucket client against a real S3-compatible server: the one the README's
-//! test command starts (`ASSETD_TEST_S3_URL`, e.g. `http://127.0.0.1:PORT`).
+//! test command starts (`ASSETD_TEST_S3_URL`, e.g. `http://127.0.0.1:PORT`,
+//! with the AWS variables holding its credentials).
 //! Without it these tests say so and pass, so that `cargo test` on a bare
 //! machine works.
 
-use std::sync::Once;
 use std::time::Duration;
 
 use assetd::storage::bucket::{Bucket, BucketConfig, PART_BYTES};
@@ -15,25 +15,8 @@ async fn fresh_bucket(prefix: &str) -> Option<(Bucket, String, String)> {
         println!("skipped: no S3-compatible server (set ASSETD_TEST_S3_URL)");
         return None;
     };
-    static CREDENTIALS: Once = Once::new();
-    CREDENTIALS.call_once(|| {
-        // The test server takes any credentials; object_store wants some.
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-            std::env::set_var("AWS_ACCESS_KEY_ID", "assetd-test");
-            std::env::set_var("AWS_SECRET_ACCESS_KEY", "assetd-test");
-        }
-    });
     let name = format!("bucket-{}", uuid::Uuid::new_v4().simple());
-    let created = reqwest::Client::new()
-        .put(format!("{server}/{name}"))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        created.status().is_success(),
-        "creating {name}: {}",
-        created.status()
-    );
+    test_s3::create_bucket(&server, &name).await;
     let bucket = Bucket::new(&BucketConfig {
         bucket: name.clone(),
         endpoint: Some(server.clone()),
@@ -45,23 +28,17 @@ async fn fresh_bucket(prefix: &str) -> Option<(Bucket, String, String)> {
     Some((bucket, server, name))
 }
 
-#[path = "it/s3_listing.rs"]
-mod s3_listing;
+#[path = "it/test_s3.rs"]
+mod test_s3;
 
 /// Every key in the bucket.
 async fn keys(server: &str, name: &str) -> Vec<String> {
-    s3_listing::keys_in(server, name).await
+    test_s3::keys_in(server, name).await
 }
 
 /// Multipart uploads begun and neither completed nor aborted.
 async fn unfinished_uploads(server: &str, name: &str) -> usize {
-    let listing = reqwest::get(format!("{server}/{name}?uploads"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    listing.matches("<UploadId>").count()
+    test_s3::unfinished_uploads_in(server, name).await
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -199,4 +176,93 @@ async fn a_bucket_that_does_not_exist_is_refused_with_its_name() {
         format!("{error:#}").contains("S3 bucket no-such-bucket-here is not writable"),
         "{error:#}"
     );
+}
+
+#[tokio::test]
+async fn a_streaming_put_dropped_before_its_end_leaves_no_object_and_no_upload() {
+    let Some((bucket, server, name)) = fresh_bucket("s").await else {
+        return;
+    };
+    let mut put = bucket.begin_put("assets/a4/original");
+    // More than a part, so that parts were uploaded before the drop.
+    for _ in 0..3 {
+        put.write(bytes::Bytes::from(vec![1u8; PART_BYTES / 2]))
+            .await
+            .unwrap();
+    }
+    drop(put);
+    // The put's task may still be creating the upload it then aborts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while unfinished_uploads(&server, &name).await > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(unfinished_uploads(&server, &name).await, 0, "aborted");
+    assert!(keys(&server, &name).await.is_empty());
+
+    // Finished, it is there; its guard deletes it again unless kept.
+    let mut put = bucket.begin_put("assets/a5/original");
+    put.write(bytes::Bytes::from_static(b"bytes"))
+        .await
+        .unwrap();
+    let object = put.finish().await.unwrap();
+    assert_eq!(keys(&server, &name).await, ["s/assets/a5/original"]);
+    drop(object);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !keys(&server, &name).await.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(keys(&server, &name).await.is_empty(), "not kept: deleted");
+
+    let mut put = bucket.begin_put("assets/a6/original");
+    put.write(bytes::Bytes::from_static(b"bytes"))
+        .await
+        .unwrap();
+    put.finish().await.unwrap().keep();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(keys(&server, &name).await, ["s/assets/a6/original"]);
+}
+
+#[tokio::test]
+async fn stale_multipart_uploads_are_listed_by_age_and_aborted() {
+    let Some((bucket, server, name)) = fresh_bucket("m").await else {
+        return;
+    };
+    // A node that stops mid-upload neither completes nor aborts it: a put
+    // whose writer is never dropped stands for one.
+    let mut put = bucket.begin_put("assets/a7/original");
+    // Over one part: a multipart upload (a smaller file is put at its end).
+    put.write(bytes::Bytes::from(vec![1u8; PART_BYTES + 1]))
+        .await
+        .unwrap();
+    std::mem::forget(put);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while unfinished_uploads(&server, &name).await == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(unfinished_uploads(&server, &name).await, 1);
+
+    assert!(
+        bucket
+            .stale_multipart_uploads("assets", Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .is_empty(),
+        "begun just now: not stale within the hour"
+    );
+    assert!(bucket
+        .stale_multipart_uploads("other", Duration::ZERO)
+        .await
+        .unwrap()
+        .is_empty());
+    let stale = bucket
+        .stale_multipart_uploads("assets", Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(stale[0].key, "assets/a7/original", "relative to the prefix");
+    bucket.abort_multipart(&stale[0]).await.unwrap();
+    bucket.abort_multipart(&stale[0]).await.unwrap();
+    assert_eq!(unfinished_uploads(&server, &name).await, 0);
+    assert!(keys(&server, &name).await.is_empty());
 }

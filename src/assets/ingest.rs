@@ -110,7 +110,7 @@ pub async fn ingest(
             Err(failure) => sync_probe_failed(failure)?,
         }
     };
-    let id = AssetId::new();
+    let id = upload.id();
     let row = Row::new(
         &request,
         id,
@@ -128,7 +128,7 @@ pub async fn ingest(
     let queue = app.queue.clone();
     let max_attempts = app.config.job_max_attempts;
     let finalize = tokio::spawn(async move {
-        let stored = storage.store(upload, id).await?;
+        let stored = storage.store(upload).await?;
         let inserted = insert_with_jobs(&pool, &queue, &request, &row, max_attempts).await?;
         stored.keep();
         Ok::<_, anyhow::Error>(inserted)

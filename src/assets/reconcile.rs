@@ -29,6 +29,9 @@ pub enum Problem {
     OrphanFolder(String),
     /// Objects in the bucket of an asset without a row. Repair: deleted.
     OrphanObjects(String),
+    /// A multipart upload to the bucket begun long ago and never finished
+    /// (its node died). Repair: aborted, which deletes its parts.
+    StaleMultipartUpload(String),
     /// A file in tmp/ nobody wrote to for a long time. Repair: removed.
     StaleTemporary(String),
     /// A queued or running job about an asset that has no row. Repair: cancelled.
@@ -52,6 +55,9 @@ impl std::fmt::Display for Problem {
             Self::OrphanFolder(name) => write!(f, "folder assets/…/{name}: no asset row"),
             Self::OrphanObjects(name) => {
                 write!(f, "objects assets/{name}/… in the bucket: no asset row")
+            }
+            Self::StaleMultipartUpload(key) => {
+                write!(f, "multipart upload of {key} in the bucket: never finished")
             }
             Self::StaleTemporary(name) => {
                 write!(f, "tmp/{name}: left by an upload that never finished")
@@ -139,6 +145,12 @@ pub async fn fsck(
             if repair {
                 storage.remove_objects(&name).await?;
             }
+        }
+    }
+    for upload in storage.stale_multipart_uploads().await? {
+        found.push(Problem::StaleMultipartUpload(upload.key.clone()));
+        if repair {
+            storage.abort_multipart_upload(&upload).await?;
         }
     }
     for path in storage.stale_tmp(GRACE).await? {

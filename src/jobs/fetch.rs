@@ -83,7 +83,7 @@ async fn download(app: &App, asset: AssetId, source: &str) -> anyhow::Result<Out
         return Ok(Outcome::Fail("The URL's file is empty.".into()));
     }
     let (size, sha256) = (upload.size(), upload.sha256().to_string());
-    app.storage.store_for_existing(upload, asset).await?;
+    app.storage.store_for_existing(upload).await?;
     db::assets::set_file(&app.pool, asset, size, &sha256).await?;
     Ok(Outcome::Done)
 }

@@ -13,11 +13,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use bytes::Bytes;
 use futures_util::StreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
+use object_store::buffered::BufWriter;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, PutPayload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{DataDir, StorageKind};
 
@@ -27,6 +31,10 @@ use crate::config::{DataDir, StorageKind};
 pub const PART_BYTES: usize = 5 << 20;
 /// Parts uploaded at once.
 pub const PARTS_IN_FLIGHT: usize = 2;
+
+/// Chunks on their way from a writer to a put: with the parts being filled
+/// and in flight, what bounds a put's memory.
+const PUT_PIPELINE_CHUNKS: usize = 8;
 
 /// Where the bucket is. Credentials come from the usual AWS variables
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`).
@@ -58,9 +66,12 @@ impl BucketConfig {
 
 #[derive(Debug, Clone)]
 pub struct Bucket {
-    store: Arc<dyn ObjectStore>,
+    store: Arc<AmazonS3>,
     prefix: String,
     name: String,
+    region: String,
+    /// The bucket's own URL, for the requests `object_store` does not make.
+    url: String,
 }
 
 impl Bucket {
@@ -79,8 +90,25 @@ impl Bucket {
             .build()
             .with_context(|| format!("configuring S3 bucket {}", config.bucket))?;
         let prefix = config.prefix.trim_matches('/');
+        let url = match (&config.endpoint, config.force_path_style) {
+            // With virtual-host addressing an endpoint names the bucket's own host.
+            (Some(endpoint), false) => endpoint.trim_end_matches('/').to_string(),
+            (Some(endpoint), true) => {
+                format!("{}/{}", endpoint.trim_end_matches('/'), config.bucket)
+            }
+            (None, false) => format!(
+                "https://{}.s3.{}.amazonaws.com",
+                config.bucket, config.region
+            ),
+            (None, true) => format!(
+                "https://s3.{}.amazonaws.com/{}",
+                config.region, config.bucket
+            ),
+        };
         Ok(Self {
             store: Arc::new(store),
+            region: config.region.clone(),
+            url,
             prefix: if prefix.is_empty() {
                 String::new()
             } else {
@@ -116,32 +144,90 @@ impl Bucket {
         let mut file = tokio::fs::File::open(path)
             .await
             .with_context(|| format!("opening {}", path.display()))?;
-        let upload = self.store.put_multipart(&self.key(key)).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-        let copied = async {
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = file.read(&mut buf).await?;
-                if n == 0 {
-                    return Ok::<_, anyhow::Error>(());
+        let mut put = self.begin_put(key);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match file.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    put.abort().await;
+                    return Err(anyhow::Error::from(e)
+                        .context(format!("putting {key}: reading {}", path.display())));
                 }
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.write(&buf[..n]);
+            };
+            if n == 0 {
+                break;
             }
+            put.write(Bytes::copy_from_slice(&buf[..n])).await?;
         }
-        .await;
-        match copied {
-            Ok(()) => {
-                writer.finish().await?;
-                let meta = self.store.head(&self.key(key)).await?;
-                set_modified(path, meta.last_modified.timestamp_millis()).await
-            }
-            Err(e) => {
-                if let Err(abort) = writer.abort().await {
-                    tracing::warn!(error = %abort, %key, "could not abort a multipart upload");
+        let object = put.finish().await?;
+        object.stamp(path).await?;
+        object.keep();
+        Ok(())
+    }
+
+    /// A put of `key` that takes the bytes as they come (an upload while it
+    /// is received), in parts of [`PART_BYTES`]. Dropped before
+    /// [`StreamingPut::finish`], it aborts the multipart upload.
+    pub fn begin_put(&self, key: &str) -> StreamingPut {
+        let (to_bucket, mut from_writer) = mpsc::channel::<PutMessage>(PUT_PIPELINE_CHUNKS);
+        let store = self.store.clone();
+        let location = self.key(key);
+        let task = tokio::spawn(async move {
+            // A file under one part goes in one PUT; a larger one as a
+            // multipart upload of parts of PART_BYTES.
+            let mut writer = BufWriter::with_capacity(store.clone(), location.clone(), PART_BYTES)
+                .with_max_concurrency(PARTS_IN_FLIGHT);
+            let written = async {
+                while let Some(message) = from_writer.recv().await {
+                    match message {
+                        PutMessage::Data(chunk) => writer.put(chunk).await?,
+                        PutMessage::Finish(reply) => return Ok(Some(reply)),
+                    }
                 }
-                Err(e.context(format!("putting {key}")))
+                Ok::<_, object_store::Error>(None)
             }
+            .await;
+            let reply = match written {
+                Ok(Some(reply)) => reply,
+                // Abandoned (the writer was dropped) or failed: no half-made
+                // multipart upload stays behind.
+                abandoned_or_failed => {
+                    if let Err(abort) = writer.abort().await {
+                        tracing::warn!(error = %abort, key = %location, "could not abort a multipart upload");
+                    }
+                    return abandoned_or_failed.map(|_| ()).map_err(anyhow::Error::from);
+                }
+            };
+            let completed = async {
+                writer.shutdown().await?;
+                let meta = store.head(&location).await?;
+                Ok::<_, anyhow::Error>(meta.last_modified.timestamp_millis())
+            }
+            .await;
+            let made = completed.is_ok();
+            // Nobody waits for it any more (the request went away while the
+            // upload was completed): the object must not stay.
+            if reply.send(completed).is_err() && made {
+                if let Err(e) = store.delete(&location).await {
+                    tracing::warn!(key = %location, error = %e, "could not delete the object of an abandoned upload");
+                }
+            }
+            Ok(())
+        });
+        StreamingPut {
+            to_bucket,
+            task,
+            bucket: self.clone(),
+            key: key.to_string(),
+        }
+    }
+
+    /// Deletes the object `key`; none is fine.
+    pub async fn delete(&self, key: &str) -> anyhow::Result<()> {
+        match self.store.delete(&self.key(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -241,6 +327,92 @@ impl Bucket {
             .collect())
     }
 
+    /// The multipart uploads under `prefix` begun more than `age` ago and
+    /// neither completed nor aborted: what a node that died mid-upload left.
+    /// S3 keeps (and bills) their parts until they are aborted.
+    pub async fn stale_multipart_uploads(
+        &self,
+        prefix: &str,
+        age: std::time::Duration,
+    ) -> anyhow::Result<Vec<MultipartUpload>> {
+        let cutoff = time::OffsetDateTime::now_utc() - age;
+        let mut stale = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let mut url = url::Url::parse(&self.url)?;
+            {
+                let mut query = url.query_pairs_mut();
+                query.append_pair("uploads", "");
+                query.append_pair("prefix", self.key(prefix).as_ref());
+                if let Some((key, upload)) = &markers {
+                    query.append_pair("key-marker", key);
+                    query.append_pair("upload-id-marker", upload);
+                }
+            }
+            let listing: ListMultipartUploadsResult =
+                quick_xml::de::from_str(&self.signed_get(url).await?)
+                    .context("reading the list of multipart uploads")?;
+            for upload in listing.uploads {
+                let initiated = time::OffsetDateTime::parse(
+                    &upload.initiated,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .with_context(|| format!("reading the time {:?}", upload.initiated))?;
+                if initiated <= cutoff {
+                    let key = upload
+                        .key
+                        .strip_prefix(&self.prefix)
+                        .unwrap_or(&upload.key)
+                        .to_string();
+                    stale.push(MultipartUpload {
+                        key,
+                        upload_id: upload.upload_id,
+                    });
+                }
+            }
+            match (
+                listing.is_truncated,
+                listing.next_key_marker,
+                listing.next_upload_id_marker,
+            ) {
+                (true, Some(key), Some(upload)) => markers = Some((key, upload)),
+                _ => return Ok(stale),
+            }
+        }
+    }
+
+    /// Aborts a multipart upload, which deletes its parts.
+    pub async fn abort_multipart(&self, upload: &MultipartUpload) -> anyhow::Result<()> {
+        match self
+            .store
+            .abort_multipart(&self.key(&upload.key), &upload.upload_id)
+            .await
+        {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A GET that `object_store` has no call for, signed with the same
+    /// credentials (AWS SigV4) as its own requests; the body, as text.
+    async fn signed_get(&self, url: url::Url) -> anyhow::Result<String> {
+        let credential = self.store.credentials().get_credential().await?;
+        let mut request = object_store::client::HttpRequest::new(Vec::new().into());
+        *request.uri_mut() = url.as_str().parse()?;
+        AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut request, None);
+        let mut sent = reqwest::Client::new().get(url.as_str());
+        for (name, value) in request.headers() {
+            sent = sent.header(name.as_str(), value.as_bytes());
+        }
+        let response = sent.send().await?;
+        let status = response.status();
+        let body = response.text().await?;
+        if !status.is_success() {
+            anyhow::bail!("S3 answered {status} to GET {url}: {body}");
+        }
+        Ok(body)
+    }
+
     /// The names directly under `prefix` (e.g. the asset ids under `assets/`).
     pub async fn list_names(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
         let listed = self
@@ -253,6 +425,141 @@ impl Bucket {
             .chain(listed.objects.iter().map(|o| &o.location))
             .filter_map(|path| path.filename().map(str::to_string))
             .collect())
+    }
+}
+
+/// A multipart upload in the bucket; `key` is relative to the prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    pub key: String,
+    pub upload_id: String,
+}
+
+/// The answer to ListMultipartUploads, as far as it is read.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListMultipartUploadsResult {
+    #[serde(default)]
+    is_truncated: bool,
+    next_key_marker: Option<String>,
+    next_upload_id_marker: Option<String>,
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<ListedUpload>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListedUpload {
+    key: String,
+    upload_id: String,
+    initiated: String,
+}
+
+enum PutMessage {
+    Data(Bytes),
+    /// Every byte was sent: complete the upload and answer with the object's
+    /// time. Without it the put was abandoned.
+    Finish(oneshot::Sender<anyhow::Result<i64>>),
+}
+
+/// A put in progress (see [`Bucket::begin_put`]).
+#[derive(Debug)]
+pub struct StreamingPut {
+    to_bucket: mpsc::Sender<PutMessage>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    bucket: Bucket,
+    key: String,
+}
+
+impl StreamingPut {
+    pub async fn write(&mut self, chunk: Bytes) -> anyhow::Result<()> {
+        if self.to_bucket.send(PutMessage::Data(chunk)).await.is_err() {
+            // The put stopped: it failed, and says why when joined.
+            return Err(self.stopped().await);
+        }
+        Ok(())
+    }
+
+    async fn stopped(&mut self) -> anyhow::Error {
+        let key = &self.key;
+        match (&mut self.task).await {
+            Ok(Err(e)) => e.context(format!("putting {key}")),
+            Ok(Ok(_)) => anyhow::anyhow!("the put of {key} stopped early"),
+            Err(e) => anyhow::Error::from(e).context(format!("putting {key}")),
+        }
+    }
+
+    /// Aborts the upload and waits until it is (dropping the put aborts it in
+    /// the background).
+    pub async fn abort(self) {
+        let Self {
+            to_bucket, task, ..
+        } = self;
+        drop(to_bucket);
+        if let Ok(Err(e)) = task.await {
+            tracing::warn!(error = %e, "a put failed before it was aborted");
+        }
+    }
+
+    /// Completes the upload once every part is stored: the object exists from
+    /// then on, and is deleted again when the returned guard is dropped
+    /// before [`PutObject::keep`].
+    pub async fn finish(mut self) -> anyhow::Result<PutObject> {
+        let (reply, completed) = oneshot::channel();
+        if self
+            .to_bucket
+            .send(PutMessage::Finish(reply))
+            .await
+            .is_err()
+        {
+            return Err(self.stopped().await);
+        }
+        match completed.await {
+            Ok(Ok(modified_millis)) => Ok(PutObject {
+                bucket: self.bucket.clone(),
+                key: Some(std::mem::take(&mut self.key)),
+                modified_millis,
+            }),
+            Ok(Err(e)) => Err(e.context(format!("putting {}", self.key))),
+            Err(_) => Err(self.stopped().await),
+        }
+    }
+}
+
+/// An object just put, deleted (in the background) when dropped unless kept:
+/// what was put for an upload that is then refused must not stay.
+#[derive(Debug)]
+pub struct PutObject {
+    bucket: Bucket,
+    key: Option<String>,
+    /// The object's time, which every node's local copy takes.
+    pub modified_millis: i64,
+}
+
+impl PutObject {
+    pub fn keep(mut self) {
+        self.key = None;
+    }
+
+    /// Gives the local copy at `path` the object's time.
+    pub async fn stamp(&self, path: &Path) -> anyhow::Result<()> {
+        set_modified(path, self.modified_millis).await
+    }
+}
+
+impl Drop for PutObject {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else {
+            return;
+        };
+        let bucket = self.bucket.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = bucket.delete(&key).await {
+                    tracing::warn!(%key, error = %e, "could not delete the object of a refused upload");
+                }
+            });
+        }
     }
 }
 

@@ -297,7 +297,12 @@ impl Storage {
         let path = self
             .tmp_dir()
             .join(format!("{}.part", uuid::Uuid::new_v4().simple()));
-        UploadWriter::create(path, self.max_upload_bytes).await
+        let id = AssetId::new();
+        let to_bucket = self
+            .bucket
+            .as_ref()
+            .map(|bucket| bucket.begin_put(&Self::object_key(id, Path::new(ORIGINAL))));
+        UploadWriter::create(path, self.max_upload_bytes, id, to_bucket).await
     }
 
     /// Refuses, before any byte is written, a body whose declared size is over the limit.
@@ -317,33 +322,46 @@ impl Storage {
     /// a later attempt can resume; [`Storage::discard_download`] removes it.
     pub async fn continue_download(&self, id: AssetId, keep: u64) -> io::Result<UploadWriter> {
         tokio::fs::create_dir_all(self.asset_dir(id)).await?;
-        UploadWriter::resume(self.download_path(id), keep, self.max_upload_bytes).await
+        UploadWriter::resume(self.download_path(id), keep, self.max_upload_bytes, id).await
     }
 
     pub async fn discard_download(&self, id: AssetId) -> io::Result<()> {
         remove_path(&self.download_path(id)).await
     }
 
-    /// Publishes a finished upload or download as the asset's original. The
-    /// returned guard removes the asset's folder again unless
-    /// [`StoredAsset::keep`] is called once the row exists.
-    pub async fn store(&self, upload: Upload, id: AssetId) -> io::Result<StoredAsset> {
+    /// Publishes a finished upload as the original of its asset
+    /// ([`Upload::id`]). The returned guard removes the asset's folder (and
+    /// objects) again unless [`StoredAsset::keep`] is called once the row exists.
+    pub async fn store(&self, upload: Upload) -> io::Result<StoredAsset> {
+        let id = upload.id();
         let dir = self.asset_dir(id);
         tokio::fs::create_dir_all(&dir).await?;
         let guard = StoredAsset {
             dir: Some(dir),
             bucket: self.bucket.clone().map(|bucket| (bucket, id)),
         };
-        upload.publish(&self.original_path(id)).await?;
-        self.put_published(id, Path::new(ORIGINAL)).await?;
+        self.publish_original(upload).await?;
         Ok(guard)
     }
 
-    /// Like [`Storage::store`] for an asset whose row already exists.
-    pub async fn store_for_existing(&self, upload: Upload, id: AssetId) -> io::Result<()> {
-        tokio::fs::create_dir_all(self.asset_dir(id)).await?;
-        upload.publish(&self.original_path(id)).await?;
-        self.put_published(id, Path::new(ORIGINAL)).await
+    /// Like [`Storage::store`] for an asset whose row already exists (a URL
+    /// download by a job).
+    pub async fn store_for_existing(&self, upload: Upload) -> io::Result<()> {
+        tokio::fs::create_dir_all(self.asset_dir(upload.id())).await?;
+        self.publish_original(upload).await
+    }
+
+    /// Moves an upload onto its asset's original, and sees that the bucket
+    /// has it: an upload streamed there while it arrived already is.
+    async fn publish_original(&self, upload: Upload) -> io::Result<()> {
+        let id = upload.id();
+        match upload.publish(&self.original_path(id)).await? {
+            Some(object) => {
+                object.keep();
+                Ok(())
+            }
+            None => self.put_published(id, Path::new(ORIGINAL)).await,
+        }
     }
 
     // ------------------------------------------------------------ step outputs
@@ -532,17 +550,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::new(dir.path(), 100);
         storage.prepare().await.unwrap();
-        let id = AssetId::new();
 
         let mut writer = storage.begin_upload().await.unwrap();
         writer
             .write(bytes::Bytes::from_static(b"data"))
             .await
             .unwrap();
-        let guard = storage
-            .store(writer.finish().await.unwrap(), id)
-            .await
-            .unwrap();
+        let upload = writer.finish().await.unwrap();
+        let id = upload.id();
+        let guard = storage.store(upload).await.unwrap();
         assert!(storage.original_path(id).exists());
         drop(guard);
         assert!(!storage.asset_dir(id).exists());
@@ -552,11 +568,9 @@ mod tests {
             .write(bytes::Bytes::from_static(b"data"))
             .await
             .unwrap();
-        storage
-            .store(writer.finish().await.unwrap(), id)
-            .await
-            .unwrap()
-            .keep();
+        let upload = writer.finish().await.unwrap();
+        let id = upload.id();
+        storage.store(upload).await.unwrap().keep();
         assert_eq!(std::fs::read(storage.original_path(id)).unwrap(), b"data");
         assert_eq!(storage.asset_folders().await.unwrap().len(), 1);
         storage.remove_asset(id).await.unwrap();

@@ -8,8 +8,14 @@ use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use super::bucket::MultipartUpload;
 use super::{remove_path, Storage};
 use crate::domain::AssetId;
+
+/// How long an upload to the bucket may stay unfinished before it counts as a
+/// leftover: far longer than the slowest upload of the largest file takes
+/// (4 GB at 1 MB/s is about 70 minutes).
+pub const MULTIPART_UPLOAD_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 impl Storage {
     /// Removes every file of an asset, from the bucket too; what is already
@@ -43,6 +49,31 @@ impl Storage {
             tracing::info!(%name, "removing objects that have no database row");
             bucket
                 .delete_prefix(&format!("assets/{name}"))
+                .await
+                .map_err(io::Error::other)?;
+        }
+        Ok(())
+    }
+
+    /// The multipart uploads of asset files left unfinished in the bucket for
+    /// more than [`MULTIPART_UPLOAD_MAX_AGE`] (a node died mid-upload); none
+    /// without a bucket.
+    pub async fn stale_multipart_uploads(&self) -> io::Result<Vec<MultipartUpload>> {
+        match &self.bucket {
+            Some(bucket) => bucket
+                .stale_multipart_uploads("assets/", MULTIPART_UPLOAD_MAX_AGE)
+                .await
+                .map_err(io::Error::other),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Aborts one of [`Storage::stale_multipart_uploads`], deleting its parts.
+    pub async fn abort_multipart_upload(&self, upload: &MultipartUpload) -> io::Result<()> {
+        if let Some(bucket) = &self.bucket {
+            tracing::info!(key = %upload.key, "aborting a multipart upload left unfinished");
+            bucket
+                .abort_multipart(upload)
                 .await
                 .map_err(io::Error::other)?;
         }

@@ -10,6 +10,9 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::bucket::{PutObject, StreamingPut};
+use crate::domain::AssetId;
+
 /// How many leading bytes of an upload are kept for content sniffing.
 pub const HEAD_LEN: usize = 8192;
 
@@ -126,9 +129,15 @@ impl EarlySync {
 
 /// Streams bytes into a temporary file while counting and hashing them. Hashing
 /// and writing run on a blocking thread of their own, so that they overlap with
-/// receiving the next bytes.
+/// receiving the next bytes. With S3 storage, the same bytes go on to the
+/// bucket while they arrive, so that storing the upload waits for no second
+/// pass over the file.
 pub struct UploadWriter {
+    /// The asset this upload becomes, chosen before its first byte: its
+    /// object in the bucket is written under this id while it arrives.
+    id: AssetId,
     temp: TempFile,
+    to_bucket: Option<StreamingPut>,
     to_disk: mpsc::Sender<DiskMessage>,
     disk: tokio::task::JoinHandle<io::Result<Option<String>>>,
     size: u64,
@@ -137,8 +146,14 @@ pub struct UploadWriter {
 }
 
 impl UploadWriter {
-    /// A new file at `path`, removed when dropped unless published.
-    pub(super) async fn create(path: PathBuf, limit: u64) -> io::Result<Self> {
+    /// A new file at `path`, removed when dropped unless published; and, given
+    /// a put, the asset's object in the bucket, aborted likewise.
+    pub(super) async fn create(
+        path: PathBuf,
+        limit: u64,
+        id: AssetId,
+        to_bucket: Option<StreamingPut>,
+    ) -> io::Result<Self> {
         let temp = TempFile::new(path);
         let file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -147,13 +162,20 @@ impl UploadWriter {
             .await?
             .into_std()
             .await;
-        Ok(Self::start(temp, file, 0, Vec::new(), limit))
+        let mut writer = Self::start(id, temp, file, 0, Vec::new(), limit);
+        writer.to_bucket = to_bucket;
+        Ok(writer)
     }
 
     /// Continues the file at `path` after its first `keep` bytes (cutting off
     /// anything beyond them), which are hashed again so that the digest covers
     /// the whole file. The file stays when the writer is dropped.
-    pub(super) async fn resume(path: PathBuf, keep: u64, limit: u64) -> io::Result<Self> {
+    pub(super) async fn resume(
+        path: PathBuf,
+        keep: u64,
+        limit: u64,
+        id: AssetId,
+    ) -> io::Result<Self> {
         let temp = TempFile::kept(path);
         let opened = temp.path().to_path_buf();
         let (file, head) = tokio::task::spawn_blocking(move || {
@@ -171,11 +193,12 @@ impl UploadWriter {
         })
         .await
         .map_err(io::Error::other)??;
-        Ok(Self::start(temp, file, keep, head, limit))
+        Ok(Self::start(id, temp, file, keep, head, limit))
     }
 
     /// Starts the disk thread on `file`, whose first `kept` bytes are already there.
     fn start(
+        id: AssetId,
         temp: TempFile,
         mut file: std::fs::File,
         kept: u64,
@@ -212,7 +235,9 @@ impl UploadWriter {
             Ok(None)
         });
         Self {
+            id,
             temp,
+            to_bucket: None,
             to_disk,
             disk,
             size: kept,
@@ -228,6 +253,9 @@ impl UploadWriter {
         if self.head.len() < HEAD_LEN {
             let take = (HEAD_LEN - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
+        }
+        if let Some(put) = &mut self.to_bucket {
+            put.write(chunk.clone()).await.map_err(io::Error::other)?;
         }
         if self.to_disk.send(DiskMessage::Data(chunk)).await.is_err() {
             // The disk thread stopped: it failed, and says why when joined.
@@ -276,8 +304,21 @@ impl UploadWriter {
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(io::Error::other(e)),
         };
+        let object = match self.to_bucket.take() {
+            Some(put) => {
+                let object = put.finish().await.map_err(io::Error::other)?;
+                object
+                    .stamp(self.temp.path())
+                    .await
+                    .map_err(io::Error::other)?;
+                Some(object)
+            }
+            None => None,
+        };
         Ok(Upload {
+            id: self.id,
             temp: self.temp,
+            object,
             size: self.size,
             sha256,
             head: self.head,
@@ -285,21 +326,31 @@ impl UploadWriter {
     }
 }
 
-/// A complete upload, still in `tmp/` (removed on drop unless stored).
+/// A complete upload, still in `tmp/` (removed on drop unless stored, with
+/// its object in the bucket if it was streamed there).
 #[derive(Debug)]
 pub struct Upload {
+    id: AssetId,
     temp: TempFile,
+    object: Option<PutObject>,
     size: u64,
     sha256: String,
     head: Vec<u8>,
 }
 
 impl Upload {
-    /// Moves the finished file onto `target` (atomic: a reader never sees half of it).
-    pub(super) async fn publish(self, target: &Path) -> io::Result<()> {
+    /// Moves the finished file onto `target` (atomic: a reader never sees half
+    /// of it). Returns the object it was streamed to, if any, for the caller
+    /// to keep.
+    pub(super) async fn publish(self, target: &Path) -> io::Result<Option<PutObject>> {
         tokio::fs::rename(self.temp.path(), target).await?;
         self.temp.disarm();
-        Ok(())
+        Ok(self.object)
+    }
+
+    /// The asset this upload becomes.
+    pub fn id(&self) -> AssetId {
+        self.id
     }
 
     pub fn path(&self) -> &Path {
@@ -379,7 +430,7 @@ mod tests {
             upload.sha256(),
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
-        storage.store_for_existing(upload, id).await.unwrap();
+        storage.store_for_existing(upload).await.unwrap();
         assert_eq!(std::fs::read(storage.original_path(id)).unwrap(), b"hello");
         assert_eq!(storage.downloaded_so_far(id).await, 0);
     }

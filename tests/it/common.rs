@@ -255,6 +255,30 @@ impl TestApp {
             assets_before,
             "an asset folder was left behind"
         );
+        if let Some(server) = s3_server() {
+            // An abandoned upload's object and multipart upload go in the background.
+            let bucket = bucket_name(self.data_dir.path());
+            let left = || async {
+                let mut assets: Vec<String> = crate::test_s3::keys_in(&server, &bucket)
+                    .await
+                    .iter()
+                    .filter_map(|key| key.strip_prefix("assets/")?.split('/').next())
+                    .map(str::to_string)
+                    .collect();
+                assets.dedup();
+                let uploads = crate::test_s3::unfinished_uploads_in(&server, &bucket).await;
+                (assets.len() as u64, uploads)
+            };
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while left().await != (assets_before, 0) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(
+                left().await,
+                (assets_before, 0),
+                "(assets with objects, unfinished multipart uploads) in the bucket"
+            );
+        }
     }
 }
 
@@ -272,9 +296,11 @@ pub fn data_env(data_dir: &Path) -> Vec<(&'static str, String)> {
             ("ASSETD_S3_BUCKET", bucket_name(data_dir)),
             ("ASSETD_S3_ENDPOINT", server),
             ("ASSETD_S3_FORCE_PATH_STYLE", "true".to_string()),
-            // The test server takes any credentials.
-            ("AWS_ACCESS_KEY_ID", "assetd-test".to_string()),
-            ("AWS_SECRET_ACCESS_KEY", "assetd-test".to_string()),
+            ("AWS_ACCESS_KEY_ID", crate::test_s3::credential().key_id),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                crate::test_s3::credential().secret_key,
+            ),
         ]);
     }
     env
@@ -309,16 +335,7 @@ pub fn bucket_name(data_dir: &Path) -> String {
 /// operator creates theirs; assetd only checks that it can write to it).
 pub async fn create_bucket(data_dir: &Path) {
     let Some(server) = s3_server() else { return };
-    let status = reqwest::Client::new()
-        .put(format!("{server}/{}", bucket_name(data_dir)))
-        .send()
-        .await
-        .expect("the test S3 server answers")
-        .status();
-    assert!(
-        status.is_success() || status == 409,
-        "creating a bucket: {status}"
-    );
+    crate::test_s3::create_bucket(&server, &bucket_name(data_dir)).await;
 }
 
 /// Loses a stored file of an asset as a disk or a bucket might: the file in
@@ -332,11 +349,9 @@ pub async fn lose_stored_file(data_dir: &Path, id: &str, relative: &str) {
     std::fs::remove_file(&local).unwrap();
     if let Some(server) = s3_server() {
         let bucket = bucket_name(data_dir);
-        let status = reqwest::Client::new()
-            .delete(format!("{server}/{bucket}/assets/{id}/{relative}"))
-            .send()
+        let url = format!("{server}/{bucket}/assets/{id}/{relative}");
+        let status = crate::test_s3::signed(reqwest::Method::DELETE, &url, b"")
             .await
-            .unwrap()
             .status();
         assert!(status.is_success(), "deleting an object: {status}");
     }
@@ -345,12 +360,9 @@ pub async fn lose_stored_file(data_dir: &Path, id: &str, relative: &str) {
 /// Puts a small object into the bucket of the server on `data_dir` (nothing off S3).
 pub async fn put_object(data_dir: &Path, key: &str) {
     let Some(server) = s3_server() else { return };
-    let status = reqwest::Client::new()
-        .put(format!("{server}/{}/{key}", bucket_name(data_dir)))
-        .body("bytes of no asset")
-        .send()
+    let url = format!("{server}/{}/{key}", bucket_name(data_dir));
+    let status = crate::test_s3::signed(reqwest::Method::PUT, &url, b"bytes of no asset")
         .await
-        .unwrap()
         .status();
     assert!(status.is_success(), "putting an object: {status}");
 }
@@ -360,7 +372,7 @@ pub async fn bucket_keys(data_dir: &Path) -> Vec<String> {
     let Some(server) = s3_server() else {
         return Vec::new();
     };
-    crate::s3_listing::keys_in(&server, &bucket_name(data_dir)).await
+    crate::test_s3::keys_in(&server, &bucket_name(data_dir)).await
 }
 
 /// Starts `assetd serve` on a fresh data dir (with its bucket, on S3) with

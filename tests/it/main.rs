@@ -20,7 +20,7 @@ mod origin;
 mod public_urls;
 mod rate_limit;
 mod s3;
-mod s3_listing;
 mod server;
 mod signing_secret;
+mod test_s3;
 mod url_ingest;

@@ -32,6 +32,9 @@ from typing import Dict, List, Optional
 
 import httpx
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from twelvelabs import TwelveLabs
 
 from _helpers import MEDIA_DURATION
@@ -63,6 +66,15 @@ def assetd_bin() -> Path:
     return path
 
 
+def create_bucket(s3: str, bucket: str) -> None:
+    """Makes a bucket on the test S3 server, with a request signed as any S3
+    client signs it (the server checks signatures)."""
+    request = AWSRequest(method="PUT", url=f"{s3}/{bucket}")
+    credentials = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
+    httpx.put(request.url, headers=dict(request.headers.items())).raise_for_status()
+
+
 class AssetdServer:
     """One `assetd serve` process on 127.0.0.1 with its own data dir."""
 
@@ -88,16 +100,15 @@ class AssetdServer:
             # assetd creates the database on first start, as it creates its SQLite file.
             env["ASSETD_DATABASE_URL"] = f"{postgres.rstrip('/')}/sdk_{uuid.uuid4().hex}"
         if s3:
-            # A bucket of its own on the test server (which takes any credentials).
+            # A bucket of its own on the test server, whose credentials are
+            # the AWS variables the test command set (and assetd reads).
             bucket = f"sdk-{uuid.uuid4().hex}"
-            httpx.put(f"{s3}/{bucket}").raise_for_status()
+            create_bucket(s3, bucket)
             env.update(
                 ASSETD_STORAGE="s3",
                 ASSETD_S3_BUCKET=bucket,
                 ASSETD_S3_ENDPOINT=s3,
                 ASSETD_S3_FORCE_PATH_STYLE="true",
-                AWS_ACCESS_KEY_ID="assetd-test",
-                AWS_SECRET_ACCESS_KEY="assetd-test",
             )
         if allow_private:
             env["ASSETD_ALLOW_PRIVATE_URLS"] = "true"
