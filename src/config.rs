@@ -44,9 +44,6 @@ pub enum Command {
     },
     /// Create the database if needed, apply migrations, and exit.
     Migrate(DataDir),
-    /// Internal: media work in an isolated child process; prints JSON on stdout.
-    #[command(hide = true)]
-    MediaChild(MediaChildArgs),
 }
 
 /// Where assetd keeps its data: the data directory (every stored file, or
@@ -381,7 +378,10 @@ pub enum JobsCommand {
     },
 }
 
-#[derive(Debug, Args)]
+/// The command line of `assetd-media`, the media child the server starts for
+/// each piece of media work; it prints one JSON reply on stdout.
+#[derive(Debug, Parser)]
+#[command(name = "assetd-media", version)]
 pub struct MediaChildArgs {
     #[command(subcommand)]
     pub task: MediaTask,

@@ -3,15 +3,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use assetd::config::{Cli, Command, LogFormat, ServeConfig};
-use assetd::{db, fsck, jobs, keys, media_child, startup, telemetry};
+use assetd::{db, fsck, jobs, keys, startup, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The media child is synchronous work in its own process: no runtime, no logs on stdout.
-    if let Command::MediaChild(args) = cli.command {
-        return media_child::child_main(args.task);
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -56,7 +52,6 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::MediaChild(_) => unreachable!("handled before the runtime starts"),
     }
 }
 

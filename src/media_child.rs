@@ -1,4 +1,4 @@
-//! Media work runs in a child process of this same binary (`assetd media-child`),
+//! Media work runs in a child process (`assetd-media`, src/bin/assetd-media.rs),
 //! so that a crash or hang inside libav costs one attempt, never the server.
 //! Every child goes through [`MediaRunner`]: a concurrency semaphore, a time
 //! limit, kill on drop, and a typed error.
@@ -94,9 +94,48 @@ fn sentence(text: &str) -> String {
     format!("{capitalised}.")
 }
 
+/// The program media children run: `assetd-media` beside the server's own
+/// binary, opened at start-up and run through `/proc/self/fd/N`, the open
+/// file. Replacing or removing the file (an upgrade in place, a rebuild under
+/// a running server) then changes nothing for a running server; a path would
+/// start a different version or nothing, and every small upload would be
+/// answered `processing` instead of `ready` (issue 8).
+#[derive(Debug, Clone)]
+pub struct MediaProgram {
+    /// Held open for as long as a runner may start children.
+    _file: Arc<std::fs::File>,
+    path: PathBuf,
+}
+
+/// The media child's file name, beside `assetd`.
+pub const MEDIA_BINARY: &str = "assetd-media";
+
+impl MediaProgram {
+    /// `assetd-media` in the folder of the running `assetd`.
+    pub fn beside_this_binary() -> anyhow::Result<Self> {
+        let server = std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("locating the assetd binary: {e}"))?;
+        Self::open(&server.with_file_name(MEDIA_BINARY))
+    }
+
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(path).map_err(|e| {
+            anyhow::anyhow!(
+                "opening the media program {} (install it beside assetd): {e}",
+                path.display()
+            )
+        })?;
+        Ok(Self {
+            path: PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd())),
+            _file: Arc::new(file),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct MediaRunner {
-    exe: PathBuf,
+    program: MediaProgram,
     permits: Arc<Semaphore>,
     timeout: Duration,
     hls_timeout: Duration,
@@ -104,9 +143,14 @@ pub struct MediaRunner {
 
 impl MediaRunner {
     /// `timeout` limits probes and thumbnails; `hls_timeout` the (longer) HLS packaging.
-    pub fn new(exe: PathBuf, concurrency: usize, timeout: Duration, hls_timeout: Duration) -> Self {
+    pub fn new(
+        program: MediaProgram,
+        concurrency: usize,
+        timeout: Duration,
+        hls_timeout: Duration,
+    ) -> Self {
         Self {
-            exe,
+            program,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             timeout,
             hls_timeout,
@@ -141,7 +185,7 @@ impl MediaRunner {
         }
     }
 
-    /// Runs `assetd media-child ARGS...` and parses its reply. Dropping the future
+    /// Runs `assetd-media ARGS...` and parses its reply. Dropping the future
     /// (a client that went away) kills the child.
     async fn spawn_child<T: DeserializeOwned>(
         &self,
@@ -155,8 +199,7 @@ impl MediaRunner {
             .expect("the media semaphore is never closed");
         let span = tracing::debug_span!("media_child", task = ?args.first());
         let _enter = span.enter();
-        let child = tokio::process::Command::new(&self.exe)
-            .arg("media-child")
+        let child = tokio::process::Command::new(&self.program.path)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

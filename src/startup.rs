@@ -11,7 +11,7 @@ use url::Url;
 use crate::app::{App, AppState};
 use crate::config::ServeConfig;
 use crate::fetch::UrlFetcher;
-use crate::media_child::MediaRunner;
+use crate::media_child::{MediaProgram, MediaRunner};
 use crate::signing::{self, UrlSigner};
 use crate::storage::Storage;
 use crate::{db, http, jobs, keys};
@@ -53,9 +53,8 @@ impl Application {
         }
         sweep_orphan_folders(&pool, &storage, grace).await?;
 
-        let exe = media_child_exe()?;
         let media = MediaRunner::new(
-            exe,
+            MediaProgram::beside_this_binary()?,
             config.media_concurrency(),
             config.media_timeout(),
             config.hls_timeout(),
@@ -229,20 +228,6 @@ async fn signing_key(pool: &db::Pool, config: &ServeConfig) -> anyhow::Result<[u
     let stored = db::settings::get_or_insert(pool, "media_url_signing_key", &candidate).await?;
     signing::parse_key(&stored)
         .context("the media URL signing key stored in the database is damaged")
-}
-
-/// The program that media children run: this very binary. On Linux that is
-/// `/proc/self/exe`, the kernel's handle on the running image, which stays
-/// valid when the file it was started from is replaced or removed (an upgrade
-/// in place, a rebuild under a running server). A path to that file would
-/// then start a different version, or nothing: every small upload would be
-/// answered `processing` instead of `ready`.
-fn media_child_exe() -> anyhow::Result<std::path::PathBuf> {
-    let running = std::path::PathBuf::from("/proc/self/exe");
-    if running.exists() {
-        return Ok(running);
-    }
-    std::env::current_exe().context("locating the assetd binary for media child processes")
 }
 
 /// The server's own address as a URL: the base for a request without a Host

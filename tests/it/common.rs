@@ -16,6 +16,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_assetd");
+/// The media child the server runs, beside it.
+pub const MEDIA_BIN: &str = env!("CARGO_BIN_EXE_assetd-media");
 
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`

@@ -2,6 +2,7 @@ use std::process::Command;
 
 use crate::common::{
     age_by_two_hours, assert_error, data_env, fixtures, json_of, on_postgres, TestApp, BIN,
+    MEDIA_BIN,
 };
 
 #[tokio::test]
@@ -225,18 +226,44 @@ async fn an_upload_still_unfinished_at_the_shutdown_timeout_leaves_nothing() {
     assert!(app.asset_folders().is_empty());
 }
 
-/// An upgrade in place replaces the binary file under a running server (and a
-/// rebuild does under a test run). The server must keep starting its media
-/// children from the image it runs, or every small upload is answered
-/// `processing` instead of `ready`.
+/// An upgrade in place replaces the binary files under a running server (and
+/// a rebuild does under a test run). The server must keep starting its media
+/// children from the program it opened at start-up, or every small upload is
+/// answered `processing` instead of `ready`.
 #[tokio::test]
-async fn media_work_goes_on_after_the_binary_file_is_removed_under_the_server() {
+async fn media_work_goes_on_after_the_binary_files_are_replaced_under_the_server() {
     let install = tempfile::tempdir().unwrap();
     let copy = install.path().join("assetd");
+    let media = install.path().join("assetd-media");
     std::fs::copy(BIN, &copy).unwrap();
+    std::fs::copy(MEDIA_BIN, &media).unwrap();
     let app = TestApp::spawn_binary(&copy).await;
     std::fs::remove_file(&copy).unwrap();
+    // What an upgrade leaves at the old path: another program (one that fails).
+    std::fs::remove_file(&media).unwrap();
+    std::fs::write(&media, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&media, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let (status, body) = app.upload(&fixtures().path("clip.mp4")).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["status"], "ready", "{body}");
+}
+
+#[tokio::test]
+async fn a_server_without_its_media_program_refuses_to_start_and_says_where_it_looked() {
+    let install = tempfile::tempdir().unwrap();
+    let copy = install.path().join("assetd");
+    std::fs::copy(BIN, &copy).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(&copy)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("ASSETD_DATA_DIR", data.path())
+        .env("ASSETD_API_KEY", "tlk_refused_start")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(&install.path().join("assetd-media").display().to_string()),
+        "{said}"
+    );
 }

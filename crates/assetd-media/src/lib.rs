@@ -1,7 +1,7 @@
 //! Media knowledge for assetd, with no knowledge of the app.
 //!
 //! Takes paths and byte slices and returns its own serde types, so that the app can run the
-//! work in a child process (`assetd media-child ...`) and read the result as JSON.
+//! work in a child process (`assetd-media ...`) and read the result as JSON.
 
 mod error;
 mod hls;
