@@ -170,6 +170,12 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_HLS_TIMEOUT_SECS", default_value_t = 4 * 3600)]
     pub hls_timeout_secs: u64,
 
+    /// With `--storage s3`: answer requests for thumbnails and HLS segments
+    /// with a redirect (307) to a short-lived presigned URL of the object,
+    /// instead of streaming it. Playlists are always served by assetd.
+    #[arg(long, env = "ASSETD_MEDIA_REDIRECT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub media_redirect: bool,
+
     /// How long signed media URLs stay valid, in seconds (renewed by every retrieve and list).
     #[arg(long, env = "ASSETD_MEDIA_URL_TTL_SECS", default_value_t = 24 * 3600)]
     pub media_url_ttl_secs: u64,

@@ -53,6 +53,9 @@ impl Application {
         }
         sweep_orphan_folders(&pool, &storage, grace).await?;
 
+        if config.media_redirect && !storage.keeps_working_copies() {
+            anyhow::bail!("--media-redirect (ASSETD_MEDIA_REDIRECT) needs --storage s3: there is no bucket to redirect to");
+        }
         let media = MediaRunner::new(
             MediaProgram::beside_this_binary()?,
             config.media_concurrency(),

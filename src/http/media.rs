@@ -53,6 +53,24 @@ pub fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
+/// How long a presigned object URL of a redirect stays valid: a player follows
+/// a redirect at once; a short life keeps a leaked URL from outliving its use.
+const PRESIGNED_TTL: Duration = Duration::from_secs(600);
+
+/// 307, so that the client repeats the same GET (with its Range) at the
+/// bucket. Not cached: the presigned URL expires, the media URL does not yet.
+fn redirect_to_bucket(url: &url::Url) -> anyhow::Result<Response> {
+    Ok((
+        StatusCode::TEMPORARY_REDIRECT,
+        [
+            (header::LOCATION, HeaderValue::from_str(url.as_str())?),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        Body::empty(),
+    )
+        .into_response())
+}
+
 impl From<Denied> for ApiError {
     fn from(denied: Denied) -> Self {
         ApiError::Forbidden(denied.to_string())
@@ -76,6 +94,15 @@ async fn serve(
     let status = db::assets::step_status(&state.pool, id, asset_file.step()).await?;
     if status != Some(StepStatus::Ready) {
         return Err(not_found());
+    }
+    if state.config.media_redirect && !asset_file.is_playlist() {
+        if let Some(url) = state
+            .storage
+            .presigned_url(id, &asset_file, PRESIGNED_TTL)
+            .await?
+        {
+            return Ok(redirect_to_bucket(&url)?);
+        }
     }
     let published = state
         .storage

@@ -19,6 +19,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer};
 use object_store::buffered::BufWriter;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path as Key;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, PutPayload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -221,6 +222,19 @@ impl Bucket {
             bucket: self.clone(),
             key: key.to_string(),
         }
+    }
+
+    /// A URL that lets whoever holds it GET the object `key` for `ttl`,
+    /// signed with the bucket's credentials (AWS SigV4 query parameters).
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> anyhow::Result<url::Url> {
+        Ok(self
+            .store
+            .signed_url(reqwest::Method::GET, &self.key(key), ttl)
+            .await?)
     }
 
     /// Deletes the object `key`; none is fine.

@@ -64,6 +64,12 @@ impl AssetFile {
         Self::Hls(Some(assetd_media::MASTER_PLAYLIST.to_string()))
     }
 
+    /// Whether this is a playlist, whose relative URIs must resolve against
+    /// assetd's own media URL (so it is never redirected to the bucket).
+    pub fn is_playlist(&self) -> bool {
+        self.content_type() == "application/vnd.apple.mpegurl"
+    }
+
     /// The step that makes this file.
     pub fn step(&self) -> Step {
         match self {
@@ -431,6 +437,25 @@ impl Storage {
     }
 
     // ------------------------------------------------------------ serving
+
+    /// With a bucket: a URL of the published file's object valid for `ttl`,
+    /// for a client to fetch from the bucket itself. None without a bucket.
+    pub async fn presigned_url(
+        &self,
+        id: AssetId,
+        file: &AssetFile,
+        ttl: std::time::Duration,
+    ) -> io::Result<Option<url::Url>> {
+        let Some(bucket) = &self.bucket else {
+            return Ok(None);
+        };
+        let key = Self::object_key(id, &file.relative());
+        bucket
+            .presigned_get(&key, ttl)
+            .await
+            .map(Some)
+            .map_err(io::Error::other)
+    }
 
     /// A published file of an asset, or None when there is none by that name.
     pub async fn published(&self, id: AssetId, file: &AssetFile) -> Option<PublishedFile> {

@@ -195,3 +195,104 @@ async fn working_copies_are_trimmed_and_fetched_again_when_needed() {
     assert_eq!(response.status(), 200, "fetched again from the bucket");
     assert!(folder.join("thumb.jpg").exists());
 }
+
+/// `ASSETD_MEDIA_REDIRECT=true`: segments and thumbnails are answered with a
+/// redirect to a presigned URL of their object, which the bucket (one that
+/// checks signatures) serves, Range too; playlists stay with assetd, so their
+/// relative URIs keep resolving against its signed URL; a player follows it all.
+#[tokio::test]
+async fn media_redirects_to_presigned_object_urls_that_the_bucket_checks() {
+    if skip_without_s3() {
+        return;
+    }
+    let app = TestApp::spawn_with(&[("ASSETD_MEDIA_REDIRECT", "true")]).await;
+    let form = direct_form(&fixtures().path("clip.mp4"))
+        .text("enable_thumbnail", "true")
+        .text("enable_hls", "true");
+    let (status, created) = app.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap().to_string();
+    let asset = wait_until_settled(&app, &id).await;
+    assert_eq!(asset["hls"]["status"], "ready", "{asset}");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let manifest = asset["hls"]["manifest_url"].as_str().unwrap();
+    let index = manifest.replace("master.m3u8", "index.m3u8");
+    let playlist = no_redirects.get(&index).send().await.unwrap();
+    assert_eq!(playlist.status(), 200, "playlists are served by assetd");
+    let playlist = playlist.text().await.unwrap();
+    let segment = playlist
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap();
+
+    let local = app
+        .data_dir
+        .path()
+        .join("assets")
+        .join(&id[30..])
+        .join(&id)
+        .join("hls")
+        .join(segment);
+    let bytes = std::fs::read(&local).unwrap();
+    let redirected = no_redirects
+        .get(manifest.replace("master.m3u8", segment))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirected.status(), 307);
+    assert_eq!(redirected.headers()["cache-control"], "no-store");
+    let location = redirected.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        location.starts_with(&s3_server().unwrap()) && location.contains("X-Amz-Signature="),
+        "{location}"
+    );
+    let from_bucket = reqwest::get(&location).await.unwrap();
+    assert_eq!(from_bucket.status(), 200);
+    assert_eq!(from_bucket.bytes().await.unwrap(), bytes);
+    let part = reqwest::Client::new()
+        .get(&location)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap(), bytes[10..20]);
+
+    // The bucket checks the signature: a URL altered anywhere is refused.
+    let tampered = location.replace("X-Amz-Signature=", "X-Amz-Signature=0");
+    assert_eq!(reqwest::get(&tampered).await.unwrap().status(), 403);
+    let other_key = location.replacen(segment, "seg_99999.ts", 1);
+    assert_eq!(reqwest::get(&other_key).await.unwrap().status(), 403);
+
+    let thumbnail = asset["thumbnail"]["representative_url"].as_str().unwrap();
+    let response = no_redirects.get(thumbnail).send().await.unwrap();
+    assert_eq!(response.status(), 307);
+    let followed = reqwest::get(thumbnail).await.unwrap();
+    assert_eq!(followed.status(), 200);
+    assert_eq!(&followed.bytes().await.unwrap()[..2], b"\xff\xd8", "a JPEG");
+
+    // A player (ffprobe) follows the redirects through the whole stream.
+    let duration = created["duration"].as_f64().unwrap();
+    let played = played_seconds(manifest);
+    assert!(
+        (played - duration).abs() < 0.5,
+        "played {played} s of {duration} s"
+    );
+}
+
+#[tokio::test]
+async fn media_redirect_without_a_bucket_is_refused_at_start_up() {
+    if s3_server().is_some() {
+        println!("skipped: runs where stored files are in the data dir");
+        return;
+    }
+    let stderr = crate::common::refused_start(&[("ASSETD_MEDIA_REDIRECT", "true")]).await;
+    assert!(stderr.contains("needs --storage s3"), "{stderr}");
+}
