@@ -19,8 +19,8 @@ async fn make_and_publish(app: &App, asset: AssetId, step: Step) -> anyhow::Resu
         return Ok(Outcome::Done); // the asset was deleted
     }
     let output = AssetFile::of_step(step);
-    let partial = app.storage.begin_output(asset, output.clone()).await?;
     let original = app.storage.local_original(asset).await?;
+    let partial = app.storage.begin_output(asset, output.clone()).await?;
     let made = match step {
         Step::Thumbnail => app
             .media

@@ -373,9 +373,12 @@ impl Storage {
     // ------------------------------------------------------------ step outputs
 
     /// A fresh place for `output` in the making, after removing what an
-    /// interrupted attempt left. For HLS it is an empty folder.
+    /// interrupted attempt left. For HLS it is an empty folder. The asset's
+    /// folder is made if this node has none yet (with S3, a node that never
+    /// handled the asset).
     pub async fn begin_output(&self, id: AssetId, output: AssetFile) -> io::Result<PartialOutput> {
         let dir = self.asset_dir(id);
+        tokio::fs::create_dir_all(&dir).await?;
         self.remove_partials(&dir, &output.partial_prefix()).await?;
         let path = dir.join(format!(
             "{}{}",

@@ -727,3 +727,117 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Watches this machine's media children (`assetd-media TASK INPUT ...`) while
+/// a test runs, by sampling `/proc` every few milliseconds: which ran for
+/// which asset, and how many at once. Children die with their node (a node
+/// killed with SIGKILL takes its child along), so two children of one task and
+/// asset alive together would be one job running twice at once.
+pub struct MediaChildWatch {
+    stop: tokio_util::sync::CancellationToken,
+    seen: std::sync::Arc<std::sync::Mutex<ChildRunsByTask>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What a [`MediaChildWatch`] saw, by (task, asset id).
+pub type ChildRunsByTask = std::collections::HashMap<(String, String), ChildRuns>;
+
+impl Drop for MediaChildWatch {
+    /// A test that fails before `stop` must not leave the sampling thread
+    /// running: the runtime would wait for it forever.
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// What the watch saw of one (task, asset).
+#[derive(Debug, Default, Clone)]
+pub struct ChildRuns {
+    /// The most children alive at once.
+    pub most_at_once: usize,
+    /// Every child seen (process ids).
+    pub pids: std::collections::BTreeSet<u32>,
+}
+
+impl MediaChildWatch {
+    pub fn start() -> Self {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopped = stop.clone();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(ChildRunsByTask::new()));
+        let recorded = seen.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            while !stopped.is_cancelled() {
+                let mut now: std::collections::HashMap<(String, String), usize> =
+                    Default::default();
+                let children = media_children();
+                let mut seen = recorded.lock().unwrap();
+                for (pid, task, asset) in children {
+                    *now.entry((task.clone(), asset.clone())).or_default() += 1;
+                    seen.entry((task, asset)).or_default().pids.insert(pid);
+                }
+                for (key, count) in now {
+                    let runs = seen.entry(key).or_default();
+                    runs.most_at_once = runs.most_at_once.max(count);
+                }
+                drop(seen);
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        });
+        Self {
+            stop,
+            seen,
+            task: Some(task),
+        }
+    }
+
+    /// The children of `task` for `asset` seen so far.
+    pub fn runs_of(&self, task: &str, asset: &str) -> ChildRuns {
+        let seen = self.seen.lock().unwrap();
+        seen.get(&(task.to_string(), asset.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Stops watching; what was seen.
+    pub async fn stop(mut self) -> ChildRunsByTask {
+        self.stop.cancel();
+        self.task.take().unwrap().await.unwrap();
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+/// The media children alive now: (pid, task, asset id of the input).
+fn media_children() -> Vec<(u32, String, String)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        // A zombie's command line reads empty: it runs nothing any more.
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let [_, task, input, ..] = args.as_slice() else {
+            continue;
+        };
+        if !matches!(task.as_str(), "probe" | "thumbnail" | "hls") {
+            continue;
+        }
+        // INPUT is DATA_DIR/assets/SHARD/ID/original.
+        let mut parts = input.rsplit('/');
+        if parts.next() != Some("original") {
+            continue;
+        }
+        if let Some(asset) = parts.next().filter(|id| id.len() == 32) {
+            found.push((pid, task.clone(), asset.to_string()));
+        }
+    }
+    found
+}

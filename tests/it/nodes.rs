@@ -1,28 +1,35 @@
-//! Several nodes on one PostgreSQL database and one data dir: two that take
-//! requests and one that only runs jobs. Runs when the suite runs on
-//! PostgreSQL (the README's test command does); skipped on SQLite, which is
-//! one server's database.
+//! Several nodes on one PostgreSQL database and one store of files (one data
+//! dir, or on S3 one bucket and a data dir each): two that take requests and
+//! one that only runs jobs. Runs when the suite runs on PostgreSQL (the
+//! README's test command does); skipped on SQLite, which is one server's
+//! database.
 
 use std::time::Duration;
 
 use crate::common::{
-    assert_error, begin_raw_upload, direct_form, fixtures, played_seconds, signal, thumbnail_url,
-    wait_until_settled, TestApp, NO_WORKERS,
+    assert_error, begin_raw_upload, bucket_keys, bucket_name, direct_form, fixtures,
+    played_seconds, s3_server, signal, thumbnail_url, wait_until_settled, MediaChildWatch, TestApp,
+    NO_WORKERS,
 };
 
 /// Short leases, so that a dead node's jobs are taken up again quickly.
 const SHORT_LEASE: (&str, &str) = ("ASSETD_JOB_LEASE_SECS", "2");
 
-/// `env` plus what points a node at the first node's data dir and database.
+/// `env` plus what points a node at the first node's database and files: its
+/// bucket on S3 (each node keeps its own data dir, as on separate machines),
+/// else its data dir.
 fn joining<'a>(
     first: &'a TestApp,
     url: &'a str,
+    bucket: &'a str,
     env: &[(&'a str, &'a str)],
 ) -> Vec<(&'a str, &'a str)> {
-    let mut all = vec![
-        ("ASSETD_DATA_DIR", first.data_dir.path().to_str().unwrap()),
-        ("ASSETD_DATABASE_URL", url),
-    ];
+    let mut all = vec![("ASSETD_DATABASE_URL", url)];
+    if s3_server().is_some() {
+        all.push(("ASSETD_S3_BUCKET", bucket));
+    } else {
+        all.push(("ASSETD_DATA_DIR", first.data_dir.path().to_str().unwrap()));
+    }
     all.extend_from_slice(env);
     all
 }
@@ -36,7 +43,9 @@ async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_j
     api_env.push(SHORT_LEASE);
     let a = TestApp::spawn_with(&api_env).await;
     let database = a.database_url();
-    let worker = TestApp::spawn_worker(&joining(&a, &database, &[SHORT_LEASE])).await;
+    let bucket = bucket_name(a.data_dir.path());
+    let worker = TestApp::spawn_worker(&joining(&a, &database, &bucket, &[SHORT_LEASE])).await;
+    let watch = MediaChildWatch::start();
 
     // The worker node serves no API, only its health.
     let (status, body) = worker.get("/assets").await;
@@ -54,17 +63,14 @@ async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_j
     assert_eq!(created["status"], "ready", "{created}");
     let first = created["_id"].as_str().unwrap().to_string();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    while watch.runs_of("hls", &first).pids.is_empty() {
         let (_, asset) = a.get(&format!("/assets/{first}")).await;
-        if asset["hls"]["status"] == "processing" {
-            break;
-        }
         assert_ne!(asset["hls"]["status"], "ready", "killed too late: {asset}");
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no node took the HLS job: {asset}"
+            "no node started the HLS job: {asset}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
     // The worker node dies in the middle of the transcode.
@@ -74,7 +80,7 @@ async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_j
 
     // Node B takes requests and runs jobs: it takes the HLS job over once the
     // dead node's lease runs out, while both API nodes take uploads.
-    let b = TestApp::spawn_with(&joining(&a, &database, &[SHORT_LEASE])).await;
+    let b = TestApp::spawn_with(&joining(&a, &database, &bucket, &[SHORT_LEASE])).await;
     let form = direct_form(&fixtures().path("frame.png")).text("enable_thumbnail", "true");
     let (status, created) = b.create(form).await;
     assert_eq!(status, 201, "{created}");
@@ -103,6 +109,19 @@ async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_j
     let (_, on_a) = a.get(&format!("/assets/{first}")).await;
     assert_eq!(on_a["hls"]["status"], "ready");
 
+    // No job ran twice at once: at most one media child per task and asset
+    // was ever alive, and the HLS job did run twice (the killed node's try,
+    // then node B's).
+    let runs = watch.stop().await;
+    for ((task, asset), seen) in &runs {
+        assert_eq!(
+            seen.most_at_once, 1,
+            "{task} of {asset} ran twice at once: {seen:?}"
+        );
+    }
+    let hls = &runs[&("hls".to_string(), first.clone())];
+    assert_eq!(hls.pids.len(), 2, "the HLS job's two runs: {hls:?}");
+
     // Node A dies in the middle of an upload: no asset comes of it.
     let mut file = std::fs::read(fixtures().path("clip.mp4")).unwrap();
     file.extend(vec![0u8; 8 << 20]);
@@ -114,8 +133,27 @@ async fn api_nodes_and_a_worker_node_share_the_work_and_take_over_a_dead_nodes_j
     let folders = std::fs::read_dir(data_dir.path().join("assets"))
         .unwrap()
         .flat_map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap())
+        .filter(|folder| {
+            let name = folder.as_ref().unwrap().file_name();
+            name != first.as_str() && name != second.as_str()
+        })
         .count();
-    assert_eq!(folders, 2, "no asset folder for the cut-off upload");
+    assert_eq!(folders, 0, "no asset folder for the cut-off upload");
+    if s3_server().is_some() {
+        // Its multipart upload stays until a node's hourly sweep finds it a
+        // day old (it was never completed, so it is no object).
+        let mut assets: Vec<String> = bucket_keys(data_dir.path())
+            .await
+            .iter()
+            .filter_map(|key| Some(key.strip_prefix("assets/")?.split('/').next()?.to_string()))
+            .collect();
+        assets.dedup();
+        assert_eq!(
+            assets.len(),
+            2,
+            "no object for the cut-off upload: {assets:?}"
+        );
+    }
 }
 
 /// Nodes started at once on a database that does not exist yet: one creates
@@ -155,8 +193,9 @@ async fn a_job_queued_by_one_node_wakes_an_idle_worker_on_another() {
     }
     let a = TestApp::spawn_with(&NO_WORKERS).await;
     let database = a.database_url();
-    let _worker =
-        TestApp::spawn_worker(&joining(&a, &database, &[("ASSETD_JOB_POLL_SECS", "60")])).await;
+    let bucket = bucket_name(a.data_dir.path());
+    let slow_poll = [("ASSETD_JOB_POLL_SECS", "60")];
+    let _worker = TestApp::spawn_worker(&joining(&a, &database, &bucket, &slow_poll)).await;
     // Let the worker find nothing to do and settle into its minute of waiting.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let form = direct_form(&fixtures().path("frame.png")).text("enable_thumbnail", "true");
