@@ -88,7 +88,13 @@ pub struct DataDir {
     #[arg(long, env = "ASSETD_S3_FORCE_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub s3_force_path_style: bool,
 
-    /// With `--storage s3`: how many bytes of working copies the data dir may
+    /// With `--storage s3`: where this node keeps its working copies of stored
+    /// files and its uploads in progress (a local disk of its own); default:
+    /// the data dir.
+    #[arg(long, env = "ASSETD_SCRATCH_DIR")]
+    pub scratch_dir: Option<PathBuf>,
+
+    /// With `--storage s3`: how many bytes of working copies the scratch dir may
     /// hold before the least recently written are removed (the bucket keeps them).
     #[arg(long, env = "ASSETD_SCRATCH_MAX_BYTES", default_value_t = 10 * 1024 * 1024 * 1024)]
     pub scratch_max_bytes: u64,
@@ -105,6 +111,19 @@ pub enum StorageKind {
 }
 
 impl DataDir {
+    /// Where the files of `Storage` live: the data dir, or with S3 the scratch
+    /// dir if one is set. A scratch dir without S3 is refused: there the data
+    /// dir holds the only copies.
+    pub fn files_root(&self) -> anyhow::Result<&std::path::Path> {
+        match (&self.scratch_dir, self.storage) {
+            (Some(scratch), StorageKind::S3) => Ok(scratch),
+            (Some(_), StorageKind::Local) => anyhow::bail!(
+                "--scratch-dir (ASSETD_SCRATCH_DIR) needs --storage s3: with local storage the data dir holds every file"
+            ),
+            (None, _) => Ok(&self.path),
+        }
+    }
+
     /// `--database-url`, else the SQLite file in the data directory.
     pub fn database_url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.database_url {

@@ -28,11 +28,14 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: ServeConfig) -> anyhow::Result<Self> {
+        tokio::fs::create_dir_all(config.data_path())
+            .await
+            .with_context(|| format!("creating data dir {}", config.data_path().display()))?;
         let storage = Storage::open(&config.data_dir, config.max_upload_bytes).await?;
         storage
             .prepare()
             .await
-            .with_context(|| format!("preparing data dir {}", config.data_path().display()))?;
+            .with_context(|| format!("preparing {}", storage.root().display()))?;
         let pool = db::open(&config.data_dir).await?;
         // On SQLite this is the only server on the data dir. On PostgreSQL
         // other nodes may share it and be writing right now: only what nobody

@@ -190,7 +190,7 @@ impl Storage {
     /// `--storage s3` the bucket, which must take a write (else an error
     /// that names it and says why).
     pub async fn open(data: &DataDir, max_upload_bytes: u64) -> anyhow::Result<Self> {
-        let mut storage = Self::new(&data.path, max_upload_bytes);
+        let mut storage = Self::new(data.files_root()?, max_upload_bytes);
         if let Some(config) = bucket::BucketConfig::of(data) {
             let bucket = Bucket::new(&config)?;
             bucket.check_writable().await?;
@@ -198,6 +198,11 @@ impl Storage {
             storage.bucket = Some(bucket);
         }
         Ok(storage)
+    }
+
+    /// Where the files are: the data dir, or with S3 the scratch dir.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The key of an asset's file (a path relative to its folder) in the bucket.

@@ -9,6 +9,7 @@ mod assets_list_delete;
 mod burst;
 mod cors;
 mod crash;
+mod deploy_files;
 mod fsck;
 mod hls_durations;
 mod indexes;

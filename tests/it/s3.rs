@@ -296,3 +296,33 @@ async fn media_redirect_without_a_bucket_is_refused_at_start_up() {
     let stderr = crate::common::refused_start(&[("ASSETD_MEDIA_REDIRECT", "true")]).await;
     assert!(stderr.contains("needs --storage s3"), "{stderr}");
 }
+
+/// `ASSETD_SCRATCH_DIR`: the working copies and uploads in progress live
+/// there, not in the data dir; without S3 it is refused.
+#[tokio::test]
+async fn working_copies_live_in_the_scratch_dir_when_one_is_set() {
+    if s3_server().is_none() {
+        let stderr = crate::common::refused_start(&[("ASSETD_SCRATCH_DIR", "/tmp")]).await;
+        assert!(stderr.contains("needs --storage s3"), "{stderr}");
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let app =
+        TestApp::spawn_with(&[("ASSETD_SCRATCH_DIR", scratch.path().to_str().unwrap())]).await;
+    let form = direct_form(&fixtures().path("frame.png")).text("enable_thumbnail", "true");
+    let (status, created) = app.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap().to_string();
+    let asset = wait_until_settled(&app, &id).await;
+    assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
+    let folder = scratch.path().join("assets").join(&id[30..]).join(&id);
+    assert!(folder.join("original").exists() && folder.join("thumb.jpg").exists());
+    assert!(scratch.path().join("tmp").is_dir());
+    for name in ["assets", "tmp"] {
+        assert!(
+            !app.data_dir.path().join(name).exists(),
+            "nothing of the files in the data dir: {name}"
+        );
+    }
+    assert_eq!(objects_of(&app, &id).await.len(), 2);
+}
