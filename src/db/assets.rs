@@ -441,6 +441,46 @@ pub async fn mark_lost(pool: &Pool, id: AssetId, message: &str) -> sqlx::Result<
     Ok(done.rows_affected() == 1)
 }
 
+/// The user metadata (JSON text) of an asset of this account: None when there
+/// is no such asset, Some(None) when it carries none.
+pub async fn user_metadata(
+    pool: &Pool,
+    account: AccountId,
+    id: AssetId,
+) -> sqlx::Result<Option<Option<String>>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT user_metadata FROM assets WHERE account_id = $1 AND id = $2")
+            .bind(account.as_string())
+            .bind(id.as_string())
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(metadata,)| metadata))
+}
+
+/// Sets an asset's user metadata to `new` if it is still `old` (so that two
+/// changes at once never lose one: the loser reads again). False when it
+/// changed meanwhile, or the asset is gone.
+pub async fn swap_user_metadata(
+    pool: &Pool,
+    account: AccountId,
+    id: AssetId,
+    old: Option<&str>,
+    new: Option<&str>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE assets SET user_metadata = $1, updated_at = $2
+          WHERE account_id = $3 AND id = $4 AND user_metadata IS NOT DISTINCT FROM $5",
+    )
+    .bind(new)
+    .bind(super::now_millis())
+    .bind(account.as_string())
+    .bind(id.as_string())
+    .bind(old)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Which of these ids have a row (any account); used by the orphan sweep.
 pub async fn existing_ids(pool: &Pool, ids: &[String]) -> sqlx::Result<Vec<String>> {
     if ids.is_empty() {

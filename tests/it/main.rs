@@ -25,3 +25,4 @@ mod server;
 mod signing_secret;
 mod test_s3;
 mod url_ingest;
+mod user_metadata;

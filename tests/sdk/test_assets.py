@@ -325,3 +325,21 @@ def test_other_account_cannot_see_asset(client, other_client, media):
     _, theirs = upload_ready(other_client, media["frame.png"])
     check_api_error(sdk_call_error(client.assets.retrieve, theirs.id), 404, "resource_not_exist")
     assert list_all(client, asset_ids=[theirs.id]) == []
+
+
+def test_user_metadata_replace_update_delete(client, media):
+    """The SDK's replace/update/delete_user_metadata, read back through retrieve."""
+    created = upload(client, media["frame.png"])
+    client.assets.replace_user_metadata(
+        created.id, user_metadata={"camera": "a7", "take": 3, "skip": "", "drop": None}
+    )
+    assert client.assets.retrieve(created.id).user_metadata == {"camera": "a7", "take": 3}
+    client.assets.update_user_metadata(created.id, user_metadata={"take": None, "tags": ["x", "y"]})
+    assert client.assets.retrieve(created.id).user_metadata == {"camera": "a7", "tags": ["x", "y"]}
+    client.assets.delete_user_metadata(created.id)
+    assert client.assets.retrieve(created.id).user_metadata is None
+    with pytest.raises(Exception) as err:
+        client.assets.update_user_metadata(created.id, user_metadata={"nested": {"no": 1}})
+    check_api_error(err.value, 400, "parameter_invalid", "user_metadata")
+    with pytest.raises(NotFoundError):
+        client.assets.delete_user_metadata("0193a1b2c3d4e5f60718293a4b5c6d7e")

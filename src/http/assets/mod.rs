@@ -1,15 +1,17 @@
 //! `/v1.3/assets`: create (direct upload or URL) in `create`, the list in
-//! `list`, the wire form in `view`; retrieve and delete here.
+//! `list`, user metadata changes in `user_metadata`, the wire form in `view`;
+//! retrieve and delete here.
 
 mod create;
 mod list;
+mod user_metadata;
 mod view;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::Router;
 use serde::Deserialize;
 
@@ -38,6 +40,12 @@ pub fn router(state: &AppState, limiter: Option<CreateLimiter>) -> Router<AppSta
     Router::new()
         .route("/assets", assets)
         .route("/assets/{asset_id}", get(retrieve).delete(remove))
+        .route(
+            "/assets/{asset_id}/user-metadata",
+            put(user_metadata::replace)
+                .patch(user_metadata::merge)
+                .delete(user_metadata::clear),
+        )
 }
 
 /// A malformed id names no asset: 404, the same as an unknown one.

@@ -1,0 +1,73 @@
+//! `/v1.3/assets/{asset_id}/user-metadata`: PUT replaces, PATCH merges, DELETE
+//! clears (shapes in shared/API.md). Each answers 204 with no body, as the
+//! SDKs expect nothing back.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{asset_id, not_found};
+use crate::assets::{change_user_metadata, MetadataChange, MetadataError};
+use crate::domain::UserMetadata;
+use crate::http::auth::Account;
+use crate::http::error::ApiError;
+use crate::http::extractors::{Json, Path};
+use crate::http::AppState;
+
+#[derive(Deserialize)]
+pub(super) struct MetadataBody {
+    user_metadata: Option<Value>,
+}
+
+impl MetadataBody {
+    fn metadata(self) -> Result<UserMetadata, ApiError> {
+        let value = self
+            .user_metadata
+            .ok_or(ApiError::ParameterNotProvided("user_metadata"))?;
+        UserMetadata::from_value(value).map_err(|e| ApiError::invalid("user_metadata", e.0))
+    }
+}
+
+pub(super) async fn replace(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(raw_id): Path<String>,
+    Json(body): Json<MetadataBody>,
+) -> Result<StatusCode, ApiError> {
+    let change = MetadataChange::Replace(body.metadata()?);
+    apply(&state, account, &raw_id, change).await
+}
+
+pub(super) async fn merge(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(raw_id): Path<String>,
+    Json(body): Json<MetadataBody>,
+) -> Result<StatusCode, ApiError> {
+    let change = MetadataChange::Merge(body.metadata()?);
+    apply(&state, account, &raw_id, change).await
+}
+
+pub(super) async fn clear(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path(raw_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    apply(&state, account, &raw_id, MetadataChange::Clear).await
+}
+
+async fn apply(
+    state: &AppState,
+    account: crate::domain::AccountId,
+    raw_id: &str,
+    change: MetadataChange,
+) -> Result<StatusCode, ApiError> {
+    let id = asset_id(raw_id)?;
+    match change_user_metadata(&state.pool, account, id, change).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(MetadataError::NotFound) => Err(not_found(raw_id)),
+        Err(MetadataError::Invalid(e)) => Err(ApiError::invalid("user_metadata", e.0)),
+        Err(MetadataError::Database(e)) => Err(e.into()),
+    }
+}
