@@ -15,4 +15,4 @@ pub use ingest::{finish_processing, ingest, ingest_url, IngestError, NewAssetReq
 pub use plan::{asset_of, Work};
 pub use reconcile::{fsck, Problem};
 pub use retry::{retry_failed, RetryScope};
-pub use user_metadata::{change_user_metadata, MetadataChange, MetadataError};
+pub use user_metadata::{change_user_metadata, MetadataChange, MetadataError, MetadataOwner};

@@ -21,6 +21,15 @@ impl Timestamp {
     pub fn millis(self) -> i64 {
         self.0
     }
+
+    /// An RFC 3339 time as a client sends it (`2026-11-25T10:02:05Z`).
+    pub fn parse_rfc3339(raw: &str) -> Result<Self, super::Invalid> {
+        let time = time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| {
+                super::Invalid::new("it must be an RFC 3339 time, e.g. 2026-11-25T10:02:05Z")
+            })?;
+        Ok(Self((time.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
 }
 
 impl fmt::Display for Timestamp {

@@ -2,20 +2,23 @@
 //! guard asset deletes. There is no model to run here, so an index is a named
 //! collection and an indexed asset is `ready` as soon as it is made.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::assets::{metadata_error, MetadataBody};
 use super::auth::Account;
 use super::error::ApiError;
 use super::extractors::{Json, Path, Query};
-use super::paging::{ListView, Paging};
+use super::indexed_filter::IndexedQuery;
+use super::paging::{by_updated, descending, ListView, Paging};
 use super::AppState;
+use crate::assets::{change_user_metadata, MetadataChange, MetadataOwner};
 use crate::db;
-use crate::db::indexes::{IndexOrder, IndexRow, IndexedAssetRow, IndexedScope};
+use crate::db::indexes::{IndexOrder, IndexRow, IndexedAssetRow, IndexedFilter, IndexedScope};
 use crate::domain::{
     AccountId, AssetId, AssetStatus, IndexId, IndexedAssetId, Timestamp, UserMetadata,
 };
@@ -33,7 +36,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/indexes/{index_id}/indexed-assets/{indexed_asset_id}",
-            get(retrieve_indexed).delete(remove_indexed),
+            get(retrieve_indexed)
+                .patch(update_indexed)
+                .delete(remove_indexed),
         )
         .route("/assets/{asset_id}/indexed-assets", get(list_by_asset))
 }
@@ -153,37 +158,14 @@ struct ListQuery {
     sort_option: Option<String>,
 }
 
-fn descending(sort_option: Option<&str>) -> Result<bool, ApiError> {
-    match sort_option {
-        None | Some("desc") => Ok(true),
-        Some("asc") => Ok(false),
-        Some(other) => Err(ApiError::ParameterUnknown {
-            name: "sort_option",
-            value: other.to_string(),
-            expected: "asc, desc",
-        }),
-    }
-}
-
 async fn list(
     State(state): State<AppState>,
     Account(account): Account,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ListView<IndexView>>, ApiError> {
     let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
-    let by_updated = match query.sort_by.as_deref() {
-        None | Some("created_at") => false,
-        Some("updated_at") => true,
-        Some(other) => {
-            return Err(ApiError::ParameterUnknown {
-                name: "sort_by",
-                value: other.to_string(),
-                expected: "created_at, updated_at",
-            })
-        }
-    };
     let order = IndexOrder {
-        by_updated,
+        by_updated: by_updated(query.sort_by.as_deref())?,
         descending: descending(query.sort_option.as_deref())?,
     };
     let name = query.index_name.as_deref().filter(|n| !n.is_empty());
@@ -258,6 +240,8 @@ struct IndexedAssetView {
     updated_at: Timestamp,
     indexed_at: Timestamp,
     system_metadata: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_metadata: Option<Value>,
 }
 
 impl From<IndexedAssetRow> for IndexedAssetView {
@@ -287,6 +271,10 @@ impl From<IndexedAssetRow> for IndexedAssetView {
             // Nothing to index here: an indexed asset is ready when it is made.
             indexed_at: Timestamp::from_millis(row.created_at),
             system_metadata: system,
+            user_metadata: row
+                .user_metadata
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok()),
         }
     }
 }
@@ -370,21 +358,21 @@ async fn list_indexed(
     State(state): State<AppState>,
     Account(account): Account,
     Path(raw_index): Path<String>,
-    Query(query): Query<IndexedListQuery>,
+    RawQuery(raw_query): RawQuery,
 ) -> Result<Json<ListView<IndexedAssetView>>, ApiError> {
-    let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
+    let query = IndexedQuery::parse(raw_query.as_deref())?;
     let index = index_id(&raw_index)?;
     find_index(&state, account, &raw_index).await?;
     let (rows, total) = db::indexes::list_indexed_assets(
         &state.pool,
         account,
         IndexedScope::Index(index),
-        descending(query.sort_option.as_deref())?,
-        paging.offset(),
-        paging.limit.get(),
+        &query.filter,
+        query.paging.offset(),
+        query.paging.limit.get(),
     )
     .await?;
-    Ok(Json(paging.page_of(
+    Ok(Json(query.paging.page_of(
         rows.into_iter().map(IndexedAssetView::from).collect(),
         total,
     )))
@@ -401,6 +389,24 @@ async fn retrieve_indexed(
         .await?
         .ok_or_else(|| indexed_asset_not_found(&raw_id))?;
     Ok(Json(row.into()))
+}
+
+/// PATCH: merges `user_metadata` into the indexed asset's (null removes a
+/// key), as for an asset; 204.
+async fn update_indexed(
+    State(state): State<AppState>,
+    Account(account): Account,
+    Path((raw_index, raw_id)): Path<(String, String)>,
+    Json(body): Json<MetadataBody>,
+) -> Result<StatusCode, ApiError> {
+    let index = index_id(&raw_index)?;
+    let id = IndexedAssetId::parse(&raw_id).map_err(|_| indexed_asset_not_found(&raw_id))?;
+    let change = MetadataChange::Merge(body.metadata()?);
+    let owner = MetadataOwner::IndexedAsset(index, id);
+    change_user_metadata(&state.pool, account, owner, change)
+        .await
+        .map_err(|e| metadata_error(e, || indexed_asset_not_found(&raw_id)))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn remove_indexed(
@@ -437,11 +443,15 @@ async fn list_by_asset(
     {
         return Err(asset_not_found(&raw_asset));
     }
+    let filter = IndexedFilter {
+        descending: descending(query.sort_option.as_deref())?,
+        ..IndexedFilter::default()
+    };
     let (rows, total) = db::indexes::list_indexed_assets(
         &state.pool,
         account,
         IndexedScope::Asset(asset),
-        descending(query.sort_option.as_deref())?,
+        &filter,
         paging.offset(),
         paging.limit.get(),
     )

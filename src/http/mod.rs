@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod extractors;
 mod health;
+mod indexed_filter;
 mod indexes;
 mod media;
 mod paging;

@@ -57,3 +57,29 @@ pub struct ListView<T: Serialize> {
     data: Vec<T>,
     page_info: PageInfo,
 }
+
+/// `sort_by`: `created_at` (the default) or `updated_at`.
+pub fn by_updated(sort_by: Option<&str>) -> Result<bool, ApiError> {
+    match sort_by {
+        None | Some("created_at") => Ok(false),
+        Some("updated_at") => Ok(true),
+        Some(other) => Err(ApiError::ParameterUnknown {
+            name: "sort_by",
+            value: other.to_string(),
+            expected: "created_at, updated_at",
+        }),
+    }
+}
+
+/// `sort_option`: `desc` (the default) or `asc`.
+pub fn descending(sort_option: Option<&str>) -> Result<bool, ApiError> {
+    match sort_option {
+        None | Some("desc") => Ok(true),
+        Some("asc") => Ok(false),
+        Some(other) => Err(ApiError::ParameterUnknown {
+            name: "sort_option",
+            value: other.to_string(),
+            expected: "asc, desc",
+        }),
+    }
+}

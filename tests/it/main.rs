@@ -12,6 +12,7 @@ mod crash;
 mod deploy_files;
 mod fsck;
 mod hls_durations;
+mod indexed_filters;
 mod indexes;
 mod media_matrix;
 mod media_steps;

@@ -3,7 +3,7 @@
 import pytest
 from twelvelabs.errors import ConflictError
 
-from _helpers import upload_ready
+from _helpers import upload, upload_ready
 
 MODELS = [{"model_name": "marengo3.0", "model_options": ["visual", "audio"]}]
 
@@ -44,3 +44,25 @@ def test_referenced_asset_delete_conflicts_unless_forced(client, media):
     client.assets.delete(asset.id, force=True)
     assert list(client.indexes.indexed_assets.list(index.id)) == []
     assert client.indexes.retrieve(index.id).id == index.id
+
+
+def test_indexed_asset_filters_and_metadata_update(client, media):
+    """The SDK's own encodings: status repeated, duration[gte], user_metadata[k]=v."""
+    index = client.indexes.create(index_name="sdk-filters", models=MODELS)
+    video = upload(client, media["clip.mp4"])
+    image = upload(client, media["frame.png"])
+    on_video = client.indexes.indexed_assets.create(index.id, asset_id=video.id, user_metadata={"camera": "a7"})
+    on_image = client.indexes.indexed_assets.create(index.id, asset_id=image.id, user_metadata={"camera": "x100"})
+
+    def ids(**filters):
+        return [i.id for i in client.indexes.indexed_assets.list(index.id, **filters)]
+
+    assert ids(status=["ready", "failed"]) == [on_image.id, on_video.id]
+    assert ids(duration={"gte": 0.5}) == [on_video.id]
+    assert ids(width={"gte": 1, "lte": 100000}) == [on_video.id]
+    assert ids(user_metadata={"camera": "x100"}) == [on_image.id]
+    assert ids(filename="FRAME") == [on_image.id]
+
+    client.indexes.indexed_assets.update(index.id, on_image.id, user_metadata={"camera": None, "scene": "b"})
+    assert client.indexes.indexed_assets.retrieve(index.id, on_image.id).user_metadata == {"scene": "b"}
+    assert ids(user_metadata={"camera": "x100"}) == []

@@ -23,6 +23,7 @@ use super::rate_limit::CreateLimiter;
 use super::AppState;
 use crate::assets::{self, Deleted};
 use crate::domain::AssetId;
+pub(super) use user_metadata::{metadata_error, MetadataBody};
 use view::AssetView;
 
 /// `limiter` is None when uploads are not rate-limited.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{asset_id, not_found};
-use crate::assets::{change_user_metadata, MetadataChange, MetadataError};
+use crate::assets::{change_user_metadata, MetadataChange, MetadataError, MetadataOwner};
 use crate::domain::UserMetadata;
 use crate::http::auth::Account;
 use crate::http::error::ApiError;
@@ -16,12 +16,12 @@ use crate::http::extractors::{Json, Path};
 use crate::http::AppState;
 
 #[derive(Deserialize)]
-pub(super) struct MetadataBody {
+pub(crate) struct MetadataBody {
     user_metadata: Option<Value>,
 }
 
 impl MetadataBody {
-    fn metadata(self) -> Result<UserMetadata, ApiError> {
+    pub(crate) fn metadata(self) -> Result<UserMetadata, ApiError> {
         let value = self
             .user_metadata
             .ok_or(ApiError::ParameterNotProvided("user_metadata"))?;
@@ -63,11 +63,21 @@ async fn apply(
     raw_id: &str,
     change: MetadataChange,
 ) -> Result<StatusCode, ApiError> {
-    let id = asset_id(raw_id)?;
-    match change_user_metadata(&state.pool, account, id, change).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
-        Err(MetadataError::NotFound) => Err(not_found(raw_id)),
-        Err(MetadataError::Invalid(e)) => Err(ApiError::invalid("user_metadata", e.0)),
-        Err(MetadataError::Database(e)) => Err(e.into()),
+    let owner = MetadataOwner::Asset(asset_id(raw_id)?);
+    change_user_metadata(&state.pool, account, owner, change)
+        .await
+        .map_err(|e| metadata_error(e, || not_found(raw_id)))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The API's answer to a failed metadata change; `not_found` names the owner.
+pub(crate) fn metadata_error(
+    error: MetadataError,
+    not_found: impl FnOnce() -> ApiError,
+) -> ApiError {
+    match error {
+        MetadataError::NotFound => not_found(),
+        MetadataError::Invalid(e) => ApiError::invalid("user_metadata", e.0),
+        MetadataError::Database(e) => e.into(),
     }
 }
