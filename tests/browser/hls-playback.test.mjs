@@ -8,64 +8,23 @@
 // overrides /usr/bin/chromium. A failure leaves a screenshot in target/browser/.
 
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { chromium } from 'playwright-core';
 
+import { startServer, verbose } from '../node-shared/assetd-server.mjs';
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
-const bin = path.resolve(process.env.ASSETD_BIN ?? path.join(root, 'target/release/assetd'));
-const verbose = Boolean(process.env.TEST_LOG);
 const CLIP_SECONDS = 4;
-
-/** Starts assetd on port 0; resolves with its base URL once it prints `listening on`. */
-async function startServer(dataDir, key) {
-  const child = spawn(bin, ['serve', '--bind', '127.0.0.1:0'], {
-    env: { ...process.env, ASSETD_DATA_DIR: dataDir, ASSETD_API_KEY: key },
-    stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'],
-  });
-  // A test runner that dies must not leave the server behind.
-  const killOnExit = () => child.kill('SIGKILL');
-  process.on('exit', killOnExit);
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    process.off('exit', killOnExit);
-  };
-  const lines = createInterface({ input: child.stdout });
-  const base = await new Promise((resolve, reject) => {
-    const fail = (error) => {
-      clearTimeout(timer);
-      reject(error);
-    };
-    const timer = setTimeout(() => fail(new Error('assetd did not start within 30 s')), 30_000);
-    child.once('error', fail);
-    child.once('exit', (code) => fail(new Error(`assetd exited (${code}) before listening`)));
-    lines.once('line', (line) => {
-      const match = /^listening on (http:\/\/\S+)$/.exec(line);
-      match ? resolve(match[1]) : fail(new Error(`unexpected first line: ${line}`));
-      clearTimeout(timer);
-    });
-  }).catch(async (error) => {
-    await stop();
-    throw error;
-  });
-  return { base, stop };
-}
 
 async function makeClip(file) {
   const av = `testsrc=duration=${CLIP_SECONDS}:size=320x240:rate=25`;
