@@ -26,20 +26,28 @@ async fn objects_of(app: &TestApp, id: &str) -> Vec<String> {
     keys
 }
 
+/// A clip uploaded with a thumbnail and HLS, once both are made: what the
+/// create answered, and the settled asset.
+async fn clip_with_hls_and_thumbnail(app: &TestApp) -> (serde_json::Value, serde_json::Value) {
+    let form = direct_form(&fixtures().path("clip.mp4"))
+        .text("enable_thumbnail", "true")
+        .text("enable_hls", "true");
+    let (status, created) = app.create(form).await;
+    assert_eq!(status, 201, "{created}");
+    let asset = wait_until_settled(app, created["_id"].as_str().unwrap()).await;
+    assert_eq!(asset["hls"]["status"], "ready", "{asset}");
+    assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
+    (created, asset)
+}
+
 #[tokio::test]
 async fn stored_files_go_to_the_bucket_and_leave_it_with_their_asset() {
     if skip_without_s3() {
         return;
     }
     let app = TestApp::spawn().await;
-    let form = direct_form(&fixtures().path("clip.mp4"))
-        .text("enable_thumbnail", "true")
-        .text("enable_hls", "true");
-    let (status, created) = app.create(form).await;
-    assert_eq!(status, 201, "{created}");
+    let (created, _) = clip_with_hls_and_thumbnail(&app).await;
     let id = created["_id"].as_str().unwrap().to_string();
-    let asset = wait_until_settled(&app, &id).await;
-    assert_eq!(asset["hls"]["status"], "ready", "{asset}");
     let keys = objects_of(&app, &id).await;
     for wanted in ["original", "thumb.jpg", "hls/master.m3u8"] {
         assert!(
@@ -206,14 +214,8 @@ async fn media_redirects_to_presigned_object_urls_that_the_bucket_checks() {
         return;
     }
     let app = TestApp::spawn_with(&[("ASSETD_MEDIA_REDIRECT", "true")]).await;
-    let form = direct_form(&fixtures().path("clip.mp4"))
-        .text("enable_thumbnail", "true")
-        .text("enable_hls", "true");
-    let (status, created) = app.create(form).await;
-    assert_eq!(status, 201, "{created}");
+    let (created, asset) = clip_with_hls_and_thumbnail(&app).await;
     let id = created["_id"].as_str().unwrap().to_string();
-    let asset = wait_until_settled(&app, &id).await;
-    assert_eq!(asset["hls"]["status"], "ready", "{asset}");
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
