@@ -160,9 +160,9 @@ pub async fn fsck(
             .to_string_lossy()
             .into_owned();
         found.push(Problem::StaleTemporary(name));
-    }
-    if repair {
-        storage.sweep_tmp(GRACE).await?;
+        if repair {
+            storage.remove_stale_tmp(&path).await?;
+        }
     }
 
     for job in queue.unfinished().await? {

@@ -149,9 +149,14 @@ impl Storage {
     pub async fn sweep_tmp(&self, untouched_for: Duration) -> io::Result<usize> {
         let stale = self.stale_tmp(untouched_for).await?;
         for path in &stale {
-            remove_path(path).await?;
+            self.remove_stale_tmp(path).await?;
         }
         Ok(stale.len())
+    }
+
+    /// Removes one of [`Storage::stale_tmp`]; already gone is fine.
+    pub async fn remove_stale_tmp(&self, path: &std::path::Path) -> io::Result<()> {
+        remove_path(path).await
     }
 
     /// Every asset folder on disk. Folders whose names are not asset ids are
