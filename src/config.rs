@@ -227,9 +227,27 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_HLS_WORKERS", default_value_t = 1)]
     pub hls_workers: usize,
 
-    /// Jobs removing the files of deleted assets running at once.
+    /// Jobs removing the files of deleted assets (and of expired multipart
+    /// upload sessions) running at once.
     #[arg(long, env = "ASSETD_PURGE_WORKERS", default_value_t = 1)]
     pub purge_workers: usize,
+
+    /// Multipart uploads being assembled at once (when a session's last
+    /// chunk is reported).
+    #[arg(long, env = "ASSETD_ASSEMBLE_WORKERS", default_value_t = 1)]
+    pub assemble_workers: usize,
+
+    /// The chunk size of new multipart upload sessions, in bytes: under
+    /// common reverse-proxy body limits, and at least 5 MiB (S3's least
+    /// part). A chunk is held in memory while it goes to S3.
+    #[arg(long, env = "ASSETD_MULTIPART_CHUNK_BYTES", default_value_t = 8 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..=64 * 1024 * 1024))]
+    pub multipart_chunk_bytes: u64,
+
+    /// How long a multipart upload session takes chunks and reports, in
+    /// seconds; then it expires, its asset fails and its chunks are removed.
+    #[arg(long, env = "ASSETD_MULTIPART_SESSION_SECS", default_value_t = 24 * 3600)]
+    pub multipart_session_secs: u64,
 
     /// Attempts of a job before it is marked failed (transient failures only are retried).
     #[arg(long, env = "ASSETD_JOB_MAX_ATTEMPTS", default_value_t = DEFAULT_JOB_MAX_ATTEMPTS)]

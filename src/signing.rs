@@ -40,10 +40,51 @@ impl UrlSigner {
         Self { key, ttl }
     }
 
-    fn signature(&self, asset: AssetId, expires: i64) -> HmacSha256 {
+    fn mac(&self, message: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(format!("{asset}:{expires}").as_bytes());
+        mac.update(message.as_bytes());
         mac
+    }
+
+    fn signature(&self, asset: AssetId, expires: i64) -> HmacSha256 {
+        self.mac(&format!("{asset}:{expires}"))
+    }
+
+    /// The message of a chunk URL: its own prefix, so that no media signature
+    /// can stand for one.
+    fn chunk_signature(&self, upload: &str, index: u64, expires: i64) -> HmacSha256 {
+        self.mac(&format!("chunk:{upload}:{index}:{expires}"))
+    }
+
+    /// The URL a client PUTs chunk `index` (1-based) of multipart upload
+    /// `upload` to, valid until `expires` (Unix seconds); no API key needed.
+    pub fn chunk_url(&self, base: &Url, upload: &str, index: u64, expires: i64) -> String {
+        let signature = hex::encode(
+            self.chunk_signature(upload, index, expires)
+                .finalize()
+                .into_bytes(),
+        );
+        let path = format!(
+            "uploads/{upload}/{index}/{expires}/{}",
+            &signature[..SIGNATURE_HEX]
+        );
+        absolute(base, &path)
+    }
+
+    pub fn verify_chunk(
+        &self,
+        upload: &str,
+        index: u64,
+        expires: i64,
+        signature: &str,
+        now_secs: i64,
+    ) -> Result<(), Denied> {
+        check(
+            self.chunk_signature(upload, index, expires),
+            signature,
+            expires,
+            now_secs,
+        )
     }
 
     /// An absolute URL under `base` (the server's public URL, e.g.
@@ -59,11 +100,7 @@ impl UrlSigner {
             "media/{asset}/{expires}/{}/{file}",
             &signature[..SIGNATURE_HEX]
         );
-        let mut base = base.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        base.join(&path).map(String::from).unwrap_or(path)
+        absolute(base, &path)
     }
 
     pub fn verify(
@@ -73,18 +110,33 @@ impl UrlSigner {
         signature: &str,
         now_secs: i64,
     ) -> Result<(), Denied> {
-        let given = hex::decode(signature).map_err(|_| Denied::BadSignature)?;
-        if given.len() * 2 != SIGNATURE_HEX {
-            return Err(Denied::BadSignature);
-        }
-        self.signature(asset, expires)
-            .verify_truncated_left(&given)
-            .map_err(|_| Denied::BadSignature)?;
-        if expires < now_secs {
-            return Err(Denied::Expired);
-        }
-        Ok(())
+        check(self.signature(asset, expires), signature, expires, now_secs)
     }
+}
+
+/// `path` under `base` (which may have a path of its own).
+fn absolute(base: &Url, path: &str) -> String {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(path)
+        .map(String::from)
+        .unwrap_or_else(|_| path.to_string())
+}
+
+/// Whether `signature` (hex, truncated) is `mac`'s, and `expires` not past.
+fn check(mac: HmacSha256, signature: &str, expires: i64, now_secs: i64) -> Result<(), Denied> {
+    let given = hex::decode(signature).map_err(|_| Denied::BadSignature)?;
+    if given.len() * 2 != SIGNATURE_HEX {
+        return Err(Denied::BadSignature);
+    }
+    mac.verify_truncated_left(&given)
+        .map_err(|_| Denied::BadSignature)?;
+    if expires < now_secs {
+        return Err(Denied::Expired);
+    }
+    Ok(())
 }
 
 /// A signing key as it is configured and stored: 64 hex digits.

@@ -4,6 +4,7 @@
 
 mod delete;
 mod ingest;
+pub mod multipart;
 mod plan;
 mod reconcile;
 mod retry;

@@ -22,6 +22,12 @@ pub enum Work {
     /// deletes its row, so that no file outlives its row even if the node
     /// dies right after the commit.
     Purge,
+    /// Assemble a multipart upload whose every chunk was reported, then probe it.
+    Assemble,
+    /// End a multipart upload session at its expiry: enqueued, delayed, with
+    /// the session; if it is still active then, its asset fails and its
+    /// chunks go.
+    ExpireUpload,
 }
 
 impl Work {
@@ -33,6 +39,8 @@ impl Work {
             Self::Thumbnail => "thumbnail",
             Self::Hls => "hls",
             Self::Purge => "purge",
+            Self::Assemble => "assemble",
+            Self::ExpireUpload => "expire_upload",
         }
     }
 
@@ -44,6 +52,8 @@ impl Work {
             Self::Thumbnail,
             Self::Hls,
             Self::Purge,
+            Self::Assemble,
+            Self::ExpireUpload,
         ]
         .into_iter()
         .find(|work| work.kind() == kind)
@@ -58,6 +68,11 @@ impl Work {
 
     /// This work for `asset`, to enqueue with the asset's row.
     pub fn job(self, asset: AssetId, max_attempts: u32) -> NewJob {
+        self.job_after(asset, max_attempts, Duration::ZERO)
+    }
+
+    /// This work for `asset`, to run once `delay` has passed.
+    pub fn job_after(self, asset: AssetId, max_attempts: u32, delay: Duration) -> NewJob {
         NewJob {
             kind: self.kind().to_string(),
             payload: serde_json::to_string(&AssetPayload {
@@ -66,7 +81,7 @@ impl Work {
             .expect("a payload always serialises"),
             resource: Some(asset.as_string()),
             max_attempts,
-            delay: Duration::ZERO,
+            delay,
         }
     }
 }

@@ -35,7 +35,7 @@ pub async fn retry_failed(
             continue;
         };
         match Work::from_kind(&job.kind) {
-            Some(Work::Probe | Work::Fetch) => {
+            Some(Work::Probe | Work::Fetch | Work::Assemble) => {
                 db::assets::reopen(&mut tx, asset).await?;
             }
             Some(Work::Thumbnail) => {
@@ -45,8 +45,9 @@ pub async fn retry_failed(
             Some(Work::Hls) => {
                 db::assets::set_step(&mut *tx, asset, Step::Hls, StepStatus::Pending, None).await?;
             }
-            // Nothing to reset: a purged asset has no row.
-            Some(Work::Purge) | None => {}
+            // Nothing to reset: a purged asset has no row, an expired
+            // session's asset failed for good.
+            Some(Work::Purge | Work::ExpireUpload) | None => {}
         }
         retried.push((job.kind, asset));
     }

@@ -47,6 +47,8 @@ impl AssetKind {
 pub enum AssetMethod {
     Direct,
     Url,
+    /// Made by a multipart upload session (`/assets/multipart-uploads`).
+    Multipart,
 }
 
 impl AssetMethod {
@@ -54,6 +56,7 @@ impl AssetMethod {
         match raw {
             "direct" => Some(Self::Direct),
             "url" => Some(Self::Url),
+            "multipart" => Some(Self::Multipart),
             _ => None,
         }
     }
@@ -62,6 +65,7 @@ impl AssetMethod {
         match self {
             Self::Direct => "direct",
             Self::Url => "url",
+            Self::Multipart => "multipart",
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("The asset is referenced by {references} indexed asset(s); delete them first, or delete with force=true.")]
     AssetInUse { references: u64 },
+    /// A multipart upload that is completed, expired or failed takes no more chunks.
+    #[error("{0}")]
+    UploadNotActive(String),
     #[error("Too many uploads for this account: try again in {retry_after_secs} s.")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("There is no endpoint at {0}.")]
@@ -70,6 +73,7 @@ impl ApiError {
             Self::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, "api_key_invalid"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "access_denied"),
             Self::AssetInUse { .. } => (StatusCode::CONFLICT, "asset_in_use"),
+            Self::UploadNotActive(_) => (StatusCode::CONFLICT, "upload_not_active"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::NotFound { .. } | Self::RouteNotFound(_) => {
                 (StatusCode::NOT_FOUND, "resource_not_exist")

@@ -8,6 +8,7 @@ mod health;
 mod indexed_filter;
 mod indexes;
 mod media;
+mod multipart;
 mod paging;
 mod public_base;
 mod rate_limit;
@@ -80,7 +81,9 @@ fn resources(state: &AppState) -> Router<AppState> {
         state.config.rate_limit_burst,
         &state.pool,
     );
-    let api = assets::router(state, limiter).merge(indexes::router());
+    let api = assets::router(state, limiter)
+        .merge(indexes::router())
+        .merge(multipart::router());
     // Closed to browsers unless origins are configured: without a CORS layer a
     // preflight gets the usual 405 and no page on another origin may read a response.
     let api = match api_cors(&state.config.cors_origins) {
@@ -90,6 +93,7 @@ fn resources(state: &AppState) -> Router<AppState> {
     Router::new()
         .nest("/v1.3", api)
         .merge(with_cors(media::router(), media::cors()))
+        .merge(multipart::chunk_router())
 }
 
 /// tower-http's layer, so the CORS rules (preflight answers, `Vary`, origin

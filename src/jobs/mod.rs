@@ -3,7 +3,9 @@
 //! kind in one list. Which work an asset needs, and the enqueueing of it in
 //! the same transaction as the asset's row, belong to `assets::Work`.
 
+mod assemble;
 pub mod cli;
+mod expire_upload;
 mod fetch;
 mod hls;
 mod media_step;
@@ -52,6 +54,8 @@ pub fn start_workers(app: &AppState, stop: &CancellationToken) -> Vec<JoinHandle
     workers.register::<thumbnail::Thumbnail>();
     workers.register::<hls::Hls>();
     workers.register::<purge::Purge>();
+    workers.register::<assemble::Assemble>();
+    workers.register::<expire_upload::ExpireUpload>();
     // On PostgreSQL, jobs queued by other nodes wake this node's idle workers
     // at once instead of at their next poll.
     if !workers.started.is_empty() {

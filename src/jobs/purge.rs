@@ -7,7 +7,7 @@ use assetd_queue::Outcome;
 
 use super::{retry_on_error, AssetJob};
 use crate::app::App;
-use crate::assets::Work;
+use crate::assets::{multipart, Work};
 use crate::config::ServeConfig;
 use crate::domain::AssetId;
 
@@ -22,11 +22,12 @@ impl AssetJob for Purge {
 
     async fn run(app: &App, asset: AssetId) -> Outcome {
         retry_on_error(
-            app.storage
-                .remove_asset(asset)
-                .await
-                .map(|()| Outcome::Done)
-                .map_err(anyhow::Error::from),
+            async {
+                multipart::end_for_deleted(app, asset).await?;
+                app.storage.remove_asset(asset).await?;
+                Ok(Outcome::Done)
+            }
+            .await,
         )
     }
 

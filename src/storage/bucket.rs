@@ -395,6 +395,58 @@ impl Bucket {
         }
     }
 
+    /// Begins a multipart upload of `key` whose parts a client sends one by
+    /// one (the multipart upload sessions of the API); its id.
+    pub async fn create_multipart(&self, key: &str) -> anyhow::Result<String> {
+        Ok(self.store.create_multipart(&self.key(key)).await?)
+    }
+
+    /// Stores part `index` (1-based, as on the wire) of a multipart upload;
+    /// the part's ETag, for completion. Sent again, it replaces the part.
+    pub async fn put_part(
+        &self,
+        upload: &MultipartUpload,
+        index: u64,
+        data: Vec<Bytes>,
+    ) -> anyhow::Result<String> {
+        let part = self
+            .store
+            .put_part(
+                &self.key(&upload.key),
+                &upload.upload_id,
+                usize::try_from(index.saturating_sub(1))?,
+                PutPayload::from_iter(data),
+            )
+            .await?;
+        Ok(part.content_id)
+    }
+
+    /// Completes a multipart upload from its parts' ETags, in order: the
+    /// object exists from then on. An upload already completed (a retried
+    /// job) is fine when its object is there.
+    pub async fn complete_multipart(
+        &self,
+        upload: &MultipartUpload,
+        part_etags: Vec<String>,
+    ) -> anyhow::Result<()> {
+        let parts = part_etags
+            .into_iter()
+            .map(|content_id| object_store::multipart::PartId { content_id })
+            .collect();
+        match self
+            .store
+            .complete_multipart(&self.key(&upload.key), &upload.upload_id, parts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if self.exists(&upload.key).await.unwrap_or(false) => {
+                tracing::info!(key = %upload.key, error = %e, "a multipart upload was already completed");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Aborts a multipart upload, which deletes its parts.
     pub async fn abort_multipart(&self, upload: &MultipartUpload) -> anyhow::Result<()> {
         match self

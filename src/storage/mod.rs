@@ -11,6 +11,7 @@
 //! for a thumbnail or stream in the making.
 
 pub mod bucket;
+pub mod multipart;
 mod sweep;
 mod writer;
 

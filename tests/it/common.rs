@@ -397,12 +397,13 @@ pub async fn refused_start(env: &[(&str, &str)]) -> String {
 }
 
 /// What makes a node take requests and run no background job.
-pub const NO_WORKERS: [(&str, &str); 5] = [
+pub const NO_WORKERS: [(&str, &str); 6] = [
     ("ASSETD_PROBE_WORKERS", "0"),
     ("ASSETD_FETCH_WORKERS", "0"),
     ("ASSETD_THUMBNAIL_WORKERS", "0"),
     ("ASSETD_HLS_WORKERS", "0"),
     ("ASSETD_PURGE_WORKERS", "0"),
+    ("ASSETD_ASSEMBLE_WORKERS", "0"),
 ];
 
 /// Whether this run keeps the servers' rows on PostgreSQL.

@@ -16,6 +16,7 @@ mod indexed_filters;
 mod indexes;
 mod media_matrix;
 mod media_steps;
+mod multipart;
 mod nodes;
 mod openapi;
 mod origin;

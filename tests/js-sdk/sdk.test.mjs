@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,6 +77,47 @@ test('user metadata and indexed-asset filters through the JS SDK', async () => {
     });
     const updated = await client.indexes.indexedAssets.retrieve(index.id, indexed.id);
     assert.deepEqual(updated.userMetadata, { camera: 'a7', hd: true, scene: 'b' });
+  } finally {
+    await server.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('uploadFile: the multipart helper, unchanged, makes a ready asset of several chunks', async () => {
+  const work = await mkdtemp(path.join(tmpdir(), 'assetd-js-sdk-'));
+  const key = `tlk_js_${randomUUID().replaceAll('-', '')}`;
+  const chunk = 5 * 1024 * 1024;
+  const server = await startServer(path.join(work, 'data'), key, {
+    ASSETD_MULTIPART_CHUNK_BYTES: String(chunk),
+  });
+  try {
+    process.env.TWELVELABS_BASE_URL = `${server.base}/v1.3`;
+    const client = new TwelveLabs({ apiKey: key });
+    const video = path.join(work, 'several-chunks.mp4');
+    await promisify(execFile)('ffmpeg', [
+      '-y', '-hide_banner', '-loglevel', 'error',
+      '-f', 'lavfi', '-i', 'testsrc2=duration=6:size=640x360:rate=30,noise=alls=60:allf=t',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-b:v', '20M', '-pix_fmt', 'yuv420p', video,
+    ]);
+    const size = statSync(video).size;
+    assert.ok(size > 2 * chunk, `${size} bytes: several chunks`);
+
+    const result = await client.multipartUpload.uploadFile(video, { fileType: 'video' });
+    assert.ok(result.assetId, JSON.stringify(result));
+    const deadline = Date.now() + 60_000;
+    let asset;
+    for (;;) {
+      asset = await client.assets.retrieve(result.assetId);
+      if (asset.status !== 'processing') break;
+      assert.ok(Date.now() < deadline, `still processing: ${JSON.stringify(asset)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(asset.status, 'ready', JSON.stringify(asset));
+    assert.equal(asset.method, 'multipart');
+    assert.equal(asset.size, size);
+    const original = path.join(work, 'data', 'assets', result.assetId.slice(30), result.assetId, 'original');
+    const digest = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
+    assert.equal(digest(original), digest(video), 'the assembled file is the file');
   } finally {
     await server.stop();
     await rm(work, { recursive: true, force: true });

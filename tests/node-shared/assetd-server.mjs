@@ -12,9 +12,9 @@ const bin = path.resolve(process.env.ASSETD_BIN ?? path.join(root, 'target/relea
 export const verbose = Boolean(process.env.TEST_LOG);
 
 /** Starts assetd on port 0; resolves with its base URL once it prints `listening on`. */
-export async function startServer(dataDir, key) {
+export async function startServer(dataDir, key, env = {}) {
   const child = spawn(bin, ['serve', '--bind', '127.0.0.1:0'], {
-    env: { ...process.env, ASSETD_DATA_DIR: dataDir, ASSETD_API_KEY: key },
+    env: { ...process.env, ...env, ASSETD_DATA_DIR: dataDir, ASSETD_API_KEY: key },
     stdio: ['ignore', 'pipe', verbose ? 'inherit' : 'ignore'],
   });
   // A test runner that dies must not leave the server behind.

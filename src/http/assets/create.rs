@@ -88,6 +88,8 @@ pub(super) async fn create(
             let request = fields.request(account, filename, Some(url.to_string()));
             assets::ingest_url(&state, request, download).await
         }
+        // Refused by `validate`: a multipart asset is made by its session.
+        AssetMethod::Multipart => return Err(ApiError::ParameterNotProvided("file")),
     }
     .map_err(|e| match e {
         IngestError::Empty => ApiError::invalid("file", "the file is empty"),
@@ -133,11 +135,14 @@ impl CreateForm {
     fn validate(&self) -> Result<Fields, ApiError> {
         let method = match self.method.as_deref().map(str::trim) {
             None | Some("") => return Err(ApiError::ParameterNotProvided("method")),
-            Some(raw) => AssetMethod::parse(raw).ok_or_else(|| ApiError::ParameterUnknown {
-                name: "method",
-                value: raw.to_string(),
-                expected: "direct, url",
-            })?,
+            // A multipart asset is made by its session, never by this form.
+            Some(raw) => AssetMethod::parse(raw)
+                .filter(|m| *m != AssetMethod::Multipart)
+                .ok_or_else(|| ApiError::ParameterUnknown {
+                    name: "method",
+                    value: raw.to_string(),
+                    expected: "direct, url",
+                })?,
         };
         let filename = match self.filename.as_deref().filter(|f| !f.is_empty()) {
             Some(raw) => {
