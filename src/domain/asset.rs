@@ -164,6 +164,10 @@ mod tests {
         assert_eq!(AssetKind::parse_filter("document"), Ok(None));
         assert_eq!(AssetKind::parse_filter("audio"), Ok(Some(AssetKind::Audio)));
         assert!(AssetKind::parse_filter("movie").is_err());
-        assert_eq!(AssetMethod::parse("multipart"), None);
+        assert_eq!(
+            AssetMethod::parse("multipart"),
+            Some(AssetMethod::Multipart)
+        );
+        assert_eq!(AssetMethod::parse("chunked"), None);
     }
 }
