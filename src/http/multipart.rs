@@ -26,8 +26,8 @@ use crate::storage::multipart::ChunkError;
 /// URLs handed out at once (the create answer, a presigned-urls call).
 const URLS_AT_ONCE: u64 = 50;
 
-/// Bytes of a chunk read past its size before it is refused.
-const DRAIN_AFTER_TOO_LARGE: usize = 64 * 1024 * 1024;
+/// Bytes of a refused chunk read before the answer.
+const DRAIN_BEFORE_REFUSING: usize = 64 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -224,37 +224,48 @@ async fn put_chunk(
     Path((upload_id, index, expires, signature)): Path<(String, String, String, String)>,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let mut body = body.into_data_stream();
+    let stored =
+        store_signed_chunk(&state, &upload_id, &index, &expires, &signature, &mut body).await;
+    if stored.is_err() {
+        // Read on (a bounded amount) before refusing, so that a client still
+        // sending its chunk sees the answer rather than a reset connection.
+        let mut read = 0usize;
+        while let Some(Ok(bytes)) = futures_util::StreamExt::next(&mut body).await {
+            read += bytes.len();
+            if read > DRAIN_BEFORE_REFUSING {
+                break;
+            }
+        }
+    }
+    let etag = stored?;
+    let quoted = HeaderValue::from_str(&format!("\"{etag}\"")).map_err(anyhow::Error::from)?;
+    Ok((StatusCode::OK, [(header::ETAG, quoted)], Body::empty()).into_response())
+}
+
+async fn store_signed_chunk(
+    state: &AppState,
+    upload_id: &str,
+    index: &str,
+    expires: &str,
+    signature: &str,
+    body: &mut axum::body::BodyDataStream,
+) -> Result<String, ApiError> {
     let denied = || ApiError::Forbidden("This chunk URL is not valid.".into());
     let index: u64 = index.parse().map_err(|_| denied())?;
     let expires: i64 = expires.parse().map_err(|_| denied())?;
     state
         .signer
-        .verify_chunk(&upload_id, index, expires, &signature, now_secs())
+        .verify_chunk(upload_id, index, expires, signature, now_secs())
         .map_err(|denial| match denial {
             crate::signing::Denied::Expired => ApiError::Forbidden(
                 "This chunk URL has expired; ask for fresh ones (presigned-urls).".into(),
             ),
             crate::signing::Denied::BadSignature => denied(),
         })?;
-    let mut body = body.into_data_stream();
-    let stored = multipart::store_chunk(&state, &upload_id, index, &mut body).await;
-    if matches!(
-        stored,
-        Err(SessionError::Chunk(ChunkError::TooLarge { .. }))
-    ) {
-        // Read on a little so that a client still sending sees the answer,
-        // not a reset connection.
-        let mut read = 0usize;
-        while let Some(Ok(bytes)) = futures_util::StreamExt::next(&mut body).await {
-            read += bytes.len();
-            if read > DRAIN_AFTER_TOO_LARGE {
-                break;
-            }
-        }
-    }
-    let etag = stored.map_err(|e| session_error(e, &upload_id))?;
-    let quoted = HeaderValue::from_str(&format!("\"{etag}\"")).map_err(anyhow::Error::from)?;
-    Ok((StatusCode::OK, [(header::ETAG, quoted)], Body::empty()).into_response())
+    multipart::store_chunk(state, upload_id, index, body)
+        .await
+        .map_err(|e| session_error(e, upload_id))
 }
 
 #[derive(Deserialize)]

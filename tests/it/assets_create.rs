@@ -56,13 +56,7 @@ async fn direct_upload_of_each_kind_is_ready_with_size_duration_and_type() {
         );
 
         // The stored file is the uploaded file, byte for byte.
-        let stored = app
-            .data_dir
-            .path()
-            .join("assets")
-            .join(&id[30..])
-            .join(id)
-            .join("original");
+        let stored = crate::common::asset_folder(app.data_dir.path(), id).join("original");
         assert_eq!(
             Sha256::digest(std::fs::read(&stored).unwrap()),
             Sha256::digest(std::fs::read(&path).unwrap())

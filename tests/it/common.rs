@@ -340,14 +340,16 @@ pub async fn create_bucket(data_dir: &Path) {
     crate::test_s3::create_bucket(&server, &bucket_name(data_dir)).await;
 }
 
+/// An asset's folder under a data (or scratch) dir: `assets/<shard>/<id>`,
+/// the shard being the id's last two hex digits.
+pub fn asset_folder(root: &Path, id: &str) -> PathBuf {
+    root.join("assets").join(&id[30..]).join(id)
+}
+
 /// Loses a stored file of an asset as a disk or a bucket might: the file in
 /// the data dir, and on S3 its object (which the data dir only caches).
 pub async fn lose_stored_file(data_dir: &Path, id: &str, relative: &str) {
-    let local = data_dir
-        .join("assets")
-        .join(&id[30..])
-        .join(id)
-        .join(relative);
+    let local = asset_folder(data_dir, id).join(relative);
     std::fs::remove_file(&local).unwrap();
     if let Some(server) = s3_server() {
         let bucket = bucket_name(data_dir);

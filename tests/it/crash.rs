@@ -83,7 +83,7 @@ async fn hls_half_written_at_a_crash_is_never_served_and_is_made_again() {
         .create(direct_form(&fixtures().path("slow.avi")).text("enable_hls", "true"))
         .await;
     let id = created["_id"].as_str().unwrap().to_string();
-    let folder = app.data_dir.path().join("assets").join(&id[30..]).join(&id);
+    let folder = crate::common::asset_folder(app.data_dir.path(), &id);
 
     // Wait until the transcode has written part of the stream.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -250,7 +250,7 @@ async fn a_delete_leaves_a_durable_purge_job_that_the_next_run_finishes() {
     let app = TestApp::spawn_with(&[("ASSETD_PURGE_WORKERS", "0")]).await;
     let (_, created) = app.upload(&fixtures().path("frame.png")).await;
     let id = created["_id"].as_str().unwrap().to_string();
-    let folder = app.data_dir.path().join("assets").join(&id[30..]).join(&id);
+    let folder = crate::common::asset_folder(app.data_dir.path(), &id);
     let (status, _) = app.delete(&format!("/assets/{id}")).await;
     assert_eq!(status, 204);
     let queued = |listing: &str| {

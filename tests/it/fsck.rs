@@ -24,7 +24,7 @@ fn fsck(app: &TestApp, args: &[&str]) -> (bool, String) {
 #[tokio::test]
 async fn fsck_reports_and_repairs_what_disagrees_and_spares_what_is_recent() {
     let app = TestApp::spawn().await;
-    let folder_of = |id: &str| app.data_dir.path().join("assets").join(&id[30..]).join(id);
+    let folder_of = |id: &str| crate::common::asset_folder(app.data_dir.path(), id);
     let upload = |name: &'static str| {
         let app = &app;
         async move {

@@ -72,13 +72,7 @@ async fn report(app: &TestApp, upload: &str, chunks: &[(u64, &str)]) -> (u16, Va
 }
 
 fn original_of(app: &TestApp, id: &str) -> Vec<u8> {
-    let path = app
-        .data_dir
-        .path()
-        .join("assets")
-        .join(&id[30..])
-        .join(id)
-        .join("original");
+    let path = crate::common::asset_folder(app.data_dir.path(), id).join("original");
     std::fs::read(path).unwrap()
 }
 

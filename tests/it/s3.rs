@@ -102,11 +102,7 @@ async fn nodes_that_share_no_disk_process_and_serve_each_others_files() {
     assert_eq!(asset["hls"]["status"], "ready", "made by node B: {asset}");
     assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
     assert!(
-        b.data_dir
-            .path()
-            .join("assets")
-            .join(&id[30..])
-            .join(&id)
+        crate::common::asset_folder(b.data_dir.path(), &id)
             .join("original")
             .exists(),
         "node B worked on its own copy, fetched from the bucket"
@@ -184,7 +180,7 @@ async fn working_copies_are_trimmed_and_fetched_again_when_needed() {
     assert_eq!(status, 201, "{created}");
     let id = created["_id"].as_str().unwrap().to_string();
     let asset = wait_until_settled(&app, &id).await;
-    let folder = app.data_dir.path().join("assets").join(&id[30..]).join(&id);
+    let folder = crate::common::asset_folder(app.data_dir.path(), &id);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while folder.exists() {
         assert!(
@@ -231,12 +227,7 @@ async fn media_redirects_to_presigned_object_urls_that_the_bucket_checks() {
         .find(|l| !l.starts_with('#') && !l.is_empty())
         .unwrap();
 
-    let local = app
-        .data_dir
-        .path()
-        .join("assets")
-        .join(&id[30..])
-        .join(&id)
+    let local = crate::common::asset_folder(app.data_dir.path(), &id)
         .join("hls")
         .join(segment);
     let bytes = std::fs::read(&local).unwrap();
@@ -317,7 +308,7 @@ async fn working_copies_live_in_the_scratch_dir_when_one_is_set() {
     let id = created["_id"].as_str().unwrap().to_string();
     let asset = wait_until_settled(&app, &id).await;
     assert_eq!(asset["thumbnail"]["status"], "ready", "{asset}");
-    let folder = scratch.path().join("assets").join(&id[30..]).join(&id);
+    let folder = crate::common::asset_folder(scratch.path(), &id);
     assert!(folder.join("original").exists() && folder.join("thumb.jpg").exists());
     assert!(scratch.path().join("tmp").is_dir());
     for name in ["assets", "tmp"] {
