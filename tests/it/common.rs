@@ -844,3 +844,14 @@ fn media_children() -> Vec<(u32, String, String)> {
     }
     found
 }
+
+/// Short job leases, so that a killed server's jobs are taken up again quickly.
+pub const SHORT_LEASE: (&str, &str) = ("ASSETD_JOB_LEASE_SECS", "2");
+
+/// Kills the server with SIGKILL and starts it again on the same data.
+pub async fn kill_and_restart(app: TestApp, env: &[(&str, &str)]) -> TestApp {
+    signal(app.pid(), "KILL");
+    let (code, data_dir, key) = app.stop_after_kill().await;
+    assert_eq!(code, None, "killed by a signal");
+    TestApp::restart(data_dir, key, env).await
+}

@@ -4,17 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::common::{direct_form, fixtures, played_seconds, signal, wait_until_settled, TestApp};
-
-/// Short leases, so that jobs the dead process held are taken up again quickly.
-const SHORT_LEASE: (&str, &str) = ("ASSETD_JOB_LEASE_SECS", "2");
-
-async fn kill_and_restart(app: TestApp, env: &[(&str, &str)]) -> TestApp {
-    signal(app.pid(), "KILL");
-    let (code, data_dir, key) = app.stop_after_kill().await;
-    assert_eq!(code, None, "killed by a signal");
-    TestApp::restart(data_dir, key, env).await
-}
+use crate::common::{
+    direct_form, fixtures, kill_and_restart, played_seconds, wait_until_settled, TestApp,
+    SHORT_LEASE,
+};
 
 fn entries(dir: &PathBuf) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

@@ -9,7 +9,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::common::{assert_error, fixtures, json_of, wait_until_settled, TestApp};
+use crate::common::{
+    assert_error, fixtures, json_of, kill_and_restart, wait_until_settled, TestApp, SHORT_LEASE,
+};
 
 const CHUNK: usize = 5 * 1024 * 1024;
 const SMALL_CHUNKS: (&str, &str) = ("ASSETD_MULTIPART_CHUNK_BYTES", "5242880");
@@ -350,4 +352,36 @@ async fn a_session_that_expires_fails_its_asset_and_leaves_nothing() {
             "aborted in the bucket"
         );
     }
+}
+
+/// SIGKILL right after the last report, while the assembly is queued or
+/// running (or just done: every moment must be safe): after a restart the
+/// asset becomes ready with the file's exact bytes, nothing half-assembled is
+/// ever ready, and no chunk is left.
+#[tokio::test]
+async fn a_crash_while_the_upload_is_assembled_loses_nothing() {
+    let env = [SMALL_CHUNKS, SHORT_LEASE];
+    let app = TestApp::spawn_with(&env).await;
+    let file = std::fs::read(fixtures().path("slow.avi")).unwrap();
+    let session = create_session(&app, &file, json!({})).await;
+    let upload = session["upload_id"].as_str().unwrap().to_string();
+    let id = session["asset_id"].as_str().unwrap().to_string();
+    let (_, first) = put_chunk(&chunk_url(&session, 1), &file[..CHUNK]).await;
+    let (_, second) = put_chunk(&chunk_url(&session, 2), &file[CHUNK..]).await;
+    let (status, answer) = report(&app, &upload, &[(1, &first), (2, &second)]).await;
+    assert!(status == 200 && answer.get("url").is_some(), "{answer}");
+
+    let app = kill_and_restart(app, &env).await;
+    let (_, asset) = app.get(&format!("/assets/{id}")).await;
+    if asset["status"] == "ready" {
+        assert_eq!(asset["size"], file.len(), "ready means whole: {asset}");
+    }
+    let asset = wait_until_settled(&app, &id).await;
+    assert_eq!(asset["status"], "ready", "{asset}");
+    assert_eq!(asset["size"], file.len());
+    assert_eq!(
+        hex::encode(Sha256::digest(original_of(&app, &id))),
+        hex::encode(Sha256::digest(&file))
+    );
+    assert!(!app.data_dir.path().join("multipart").join(&upload).exists());
 }

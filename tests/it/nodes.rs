@@ -9,11 +9,8 @@ use std::time::Duration;
 use crate::common::{
     assert_error, begin_raw_upload, bucket_keys, bucket_name, direct_form, fixtures,
     played_seconds, s3_server, signal, thumbnail_url, wait_until_settled, MediaChildWatch, TestApp,
-    NO_WORKERS,
+    NO_WORKERS, SHORT_LEASE,
 };
-
-/// Short leases, so that a dead node's jobs are taken up again quickly.
-const SHORT_LEASE: (&str, &str) = ("ASSETD_JOB_LEASE_SECS", "2");
 
 /// `env` plus what points a node at the first node's database and files: its
 /// bucket on S3 (each node keeps its own data dir, as on separate machines),
