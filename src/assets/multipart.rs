@@ -114,8 +114,9 @@ pub enum SessionError {
     /// The session no longer takes chunks or reports (completed, expired, failed).
     #[error("the multipart upload is {0} and takes no more chunks")]
     NotActive(String),
-    #[error("{0}")]
-    Invalid(String),
+    /// A bad value of the named parameter.
+    #[error("{reason}")]
+    Invalid { name: &'static str, reason: String },
     #[error(transparent)]
     Chunk(#[from] ChunkError),
     #[error(transparent)]
@@ -170,10 +171,13 @@ where
         .ok_or(SessionError::NotFound)?;
     check_active(&session)?;
     if index == 0 || index > session.total_chunks as u64 {
-        return Err(SessionError::Invalid(format!(
-            "chunk {index} is not one of this upload's 1 to {}",
-            session.total_chunks
-        )));
+        return Err(SessionError::Invalid {
+            name: "index",
+            reason: format!(
+                "chunk {index} is not one of this upload's 1 to {}",
+                session.total_chunks
+            ),
+        });
     }
     let target = target_of(&session)?;
     let stored = app
@@ -234,19 +238,25 @@ pub async fn report_chunks(
         let etag = i64::try_from(*index)
             .ok()
             .and_then(|i| stored.get(&i))
-            .ok_or_else(|| SessionError::Invalid(format!("chunk {index} has not been uploaded")))?;
+            .ok_or_else(|| SessionError::Invalid {
+                name: "completed_chunks",
+                reason: format!("chunk {index} has not been uploaded"),
+            })?;
         if proof.trim_matches('"') != etag {
-            return Err(SessionError::Invalid(format!(
-                "the proof of chunk {index} does not match the chunk that was stored"
-            )));
+            return Err(SessionError::Invalid {
+                name: "completed_chunks",
+                reason: format!(
+                    "the proof of chunk {index} does not match the chunk that was stored"
+                ),
+            });
         }
     }
     let (mut processed, mut duplicates) = (0, 0);
     for (index, _) in reports {
         if db::multipart::report_chunk(&app.pool, upload_id, *index).await? {
-            duplicates += 1;
-        } else {
             processed += 1;
+        } else {
+            duplicates += 1;
         }
     }
     let total_completed = db::multipart::reported_count(&app.pool, upload_id).await?;

@@ -1,6 +1,7 @@
 //! Multipart upload sessions and their chunks (see the migration
 //! `multipart_uploads`). `reported` is BOOLEAN on PostgreSQL and INTEGER on
-//! SQLite, so it is only ever written as TRUE/FALSE and read through CASE.
+//! SQLite, so it is only ever written as TRUE/FALSE, and read as a condition
+//! (`AND NOT reported`) or through CASE.
 
 use sqlx::FromRow;
 
@@ -147,25 +148,20 @@ pub async fn chunks(pool: &Pool, upload: &str) -> sqlx::Result<Vec<ChunkRow>> {
     .await
 }
 
-/// Marks a stored chunk reported. Returns whether it was reported before.
+/// Marks a stored chunk reported, in one statement: true when this report
+/// did it, false when it was reported already (a duplicate). Two reports of
+/// one chunk at once count it once.
 pub async fn report_chunk(pool: &Pool, upload: &str, index: u64) -> sqlx::Result<bool> {
-    let (before,): (String,) = sqlx::query_as(
-        "SELECT CASE WHEN reported THEN 'yes' ELSE 'no' END FROM multipart_chunks
-          WHERE upload_id = $1 AND chunk_index = $2",
-    )
-    .bind(upload)
-    .bind(i64::try_from(index).unwrap_or(i64::MAX))
-    .fetch_one(pool)
-    .await?;
-    sqlx::query(
-        "UPDATE multipart_chunks SET reported = TRUE, updated_at = $1 WHERE upload_id = $2 AND chunk_index = $3",
+    let done = sqlx::query(
+        "UPDATE multipart_chunks SET reported = TRUE, updated_at = $1
+          WHERE upload_id = $2 AND chunk_index = $3 AND NOT reported",
     )
     .bind(now_millis())
     .bind(upload)
     .bind(i64::try_from(index).unwrap_or(i64::MAX))
     .execute(pool)
     .await?;
-    Ok(before == "yes")
+    Ok(done.rows_affected() == 1)
 }
 
 /// How many chunks of a session are reported.

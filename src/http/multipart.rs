@@ -55,13 +55,24 @@ fn not_found(raw: &str) -> ApiError {
     ApiError::not_found("multipart upload", raw)
 }
 
+/// The account's session, or the 404 that names it.
+async fn session_of(
+    state: &AppState,
+    account: crate::domain::AccountId,
+    upload_id: &str,
+) -> Result<UploadRow, ApiError> {
+    db::multipart::find(&state.pool, account, upload_id)
+        .await?
+        .ok_or_else(|| not_found(upload_id))
+}
+
 fn session_error(e: SessionError, upload: &str) -> ApiError {
     match e {
         SessionError::NotFound => not_found(upload),
         SessionError::NotActive(_) => {
             ApiError::UploadNotActive(format!("The multipart upload {upload} is not active: {e}."))
         }
-        SessionError::Invalid(reason) => ApiError::invalid("completed_chunks", reason),
+        SessionError::Invalid { name, reason } => ApiError::invalid(name, reason),
         SessionError::Chunk(ChunkError::Io(e)) => e.into(),
         SessionError::Chunk(refused) => ApiError::invalid("chunk", refused.to_string()),
         SessionError::Internal(e) => ApiError::Internal(e),
@@ -190,9 +201,7 @@ async fn presigned_urls(
     Path(upload_id): Path<String>,
     Json(body): Json<UrlsBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let session = db::multipart::find(&state.pool, account, &upload_id)
-        .await?
-        .ok_or_else(|| not_found(&upload_id))?;
+    let session = session_of(&state, account, &upload_id).await?;
     let total = session.total_chunks as u64;
     let start = body.start.ok_or(ApiError::ParameterNotProvided("start"))?;
     if start == 0 || start > total {
@@ -336,9 +345,7 @@ async fn status(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
-    let session = db::multipart::find(&state.pool, account, &upload_id)
-        .await?
-        .ok_or_else(|| not_found(&upload_id))?;
+    let session = session_of(&state, account, &upload_id).await?;
     let stored = db::multipart::chunks(&state.pool, &upload_id).await?;
     let total = session.total_chunks as u64;
     let completed = stored.iter().filter(|c| c.status == "completed").count() as u64;
