@@ -5,11 +5,11 @@
 // TWELVELABS_BASE_URL, so that is how it is pointed at the server.
 //
 //   npm ci --prefix tests/js-sdk && ASSETD_BIN=target/release/assetd node --test tests/js-sdk/
+// On PostgreSQL and S3: with ASSETD_TEST_POSTGRES_URL and ASSETD_TEST_STORAGE=s3 (stack.mjs).
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import { TwelveLabs } from 'twelvelabs-js';
 
 import { startServer } from '../node-shared/assetd-server.mjs';
+import { stackEnv, storedOriginal } from './stack.mjs';
 
 async function makeClip(file) {
   await promisify(execFile)('ffmpeg', [
@@ -39,7 +40,7 @@ async function all(pager) {
 test('user metadata and indexed-asset filters through the JS SDK', async () => {
   const work = await mkdtemp(path.join(tmpdir(), 'assetd-js-sdk-'));
   const key = `tlk_js_${randomUUID().replaceAll('-', '')}`;
-  const server = await startServer(path.join(work, 'data'), key);
+  const server = await startServer(path.join(work, 'data'), key, await stackEnv());
   try {
     process.env.TWELVELABS_BASE_URL = `${server.base}/v1.3`;
     const client = new TwelveLabs({ apiKey: key });
@@ -87,9 +88,8 @@ test('uploadFile: the multipart helper, unchanged, makes a ready asset of severa
   const work = await mkdtemp(path.join(tmpdir(), 'assetd-js-sdk-'));
   const key = `tlk_js_${randomUUID().replaceAll('-', '')}`;
   const chunk = 5 * 1024 * 1024;
-  const server = await startServer(path.join(work, 'data'), key, {
-    ASSETD_MULTIPART_CHUNK_BYTES: String(chunk),
-  });
+  const env = { ...(await stackEnv()), ASSETD_MULTIPART_CHUNK_BYTES: String(chunk) };
+  const server = await startServer(path.join(work, 'data'), key, env);
   try {
     process.env.TWELVELABS_BASE_URL = `${server.base}/v1.3`;
     const client = new TwelveLabs({ apiKey: key });
@@ -115,9 +115,9 @@ test('uploadFile: the multipart helper, unchanged, makes a ready asset of severa
     assert.equal(asset.status, 'ready', JSON.stringify(asset));
     assert.equal(asset.method, 'multipart');
     assert.equal(asset.size, size);
-    const original = path.join(work, 'data', 'assets', result.assetId.slice(30), result.assetId, 'original');
-    const digest = (file) => createHash('sha256').update(readFileSync(file)).digest('hex');
-    assert.equal(digest(original), digest(video), 'the assembled file is the file');
+    const original = await storedOriginal(env, path.join(work, 'data'), result.assetId);
+    const digest = (bytes) => createHash('sha256').update(bytes).digest('hex');
+    assert.equal(digest(original), digest(readFileSync(video)), 'the assembled file is the file');
   } finally {
     await server.stop();
     await rm(work, { recursive: true, force: true });

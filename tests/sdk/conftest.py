@@ -66,13 +66,19 @@ def assetd_bin() -> Path:
     return path
 
 
-def create_bucket(s3: str, bucket: str) -> None:
-    """Makes a bucket on the test S3 server, with a request signed as any S3
-    client signs it (the server checks signatures)."""
-    request = AWSRequest(method="PUT", url=f"{s3}/{bucket}")
+def signed_s3_request(method: str, url: str) -> httpx.Response:
+    """A request to the test S3 server, signed as any S3 client signs it (the
+    server checks signatures)."""
+    request = AWSRequest(method=method, url=url)
     credentials = Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
     S3SigV4Auth(credentials, "s3", "us-east-1").add_auth(request)
-    httpx.put(request.url, headers=dict(request.headers.items())).raise_for_status()
+    response = httpx.request(method, request.url, headers=dict(request.headers.items()))
+    response.raise_for_status()
+    return response
+
+
+def create_bucket(s3: str, bucket: str) -> None:
+    signed_s3_request("PUT", f"{s3}/{bucket}")
 
 
 class AssetdServer:
@@ -237,6 +243,14 @@ class AssetdServer:
             timeout=30,
         )
         assert out.returncode == 0, f"keys revoke failed ({out.returncode}): {out.stderr}"
+
+    def stored_original(self, asset_id: str) -> bytes:
+        """The bytes of an asset's original where the server keeps it: its
+        bucket on S3, else the data dir."""
+        bucket = self.env.get("ASSETD_S3_BUCKET")
+        if bucket:
+            return signed_s3_request("GET", f"{self.env['ASSETD_S3_ENDPOINT']}/{bucket}/assets/{asset_id}/original").content
+        return next(self.data_dir.glob(f"assets/*/{asset_id}/original")).read_bytes()
 
     def tmp_entries(self) -> List[str]:
         tmp = self.data_dir / "tmp"
