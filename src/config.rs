@@ -239,7 +239,7 @@ pub struct ServeConfig {
 
     /// The chunk size of new multipart upload sessions, in bytes: under
     /// common reverse-proxy body limits, and at least 5 MiB (S3's least
-    /// part). A chunk is held in memory while it goes to S3.
+    /// part). With S3 a chunk streams on to its part as it arrives.
     #[arg(long, env = "ASSETD_MULTIPART_CHUNK_BYTES", default_value_t = 8 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..=64 * 1024 * 1024))]
     pub multipart_chunk_bytes: u64,

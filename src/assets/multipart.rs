@@ -19,7 +19,7 @@ use crate::db::{self, assets::NewAsset, multipart::UploadRow};
 use crate::domain::{
     AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, StepStatus, UserMetadata,
 };
-use crate::storage::multipart::{ChunkError, ChunkTarget};
+use crate::storage::multipart::{hash_chunk, ChunkError, ChunkTarget};
 
 /// A new session, validated.
 pub struct NewSession {
@@ -114,6 +114,9 @@ pub enum SessionError {
     /// The session no longer takes chunks or reports (completed, expired, failed).
     #[error("the multipart upload is {0} and takes no more chunks")]
     NotActive(String),
+    /// A chunk sent again after its report, with other bytes.
+    #[error("Chunk {0} is reported already; its bytes cannot change.")]
+    ChunkReported(u64),
     /// A bad value of the named parameter.
     #[error("{reason}")]
     Invalid { name: &'static str, reason: String },
@@ -180,15 +183,33 @@ where
         });
     }
     let target = target_of(&session)?;
-    let stored = app
-        .storage
-        .put_chunk(&target, index, chunk_length(&session, index), body)
-        .await?;
+    let length = chunk_length(&session, index);
+    match db::multipart::chunk(&app.pool, upload_id, index).await? {
+        // A reported chunk is final (a completion may already use it): the
+        // same bytes again get the same ETag, and are stored nowhere.
+        Some(reported) if reported.status == "completed" => {
+            let etag = hash_chunk(body, length).await?;
+            return if etag == reported.etag {
+                Ok(etag)
+            } else {
+                Err(SessionError::ChunkReported(index))
+            };
+        }
+        // Some S3 servers (Garage) drop a part as soon as its replacement
+        // begins, so a replacement that breaks off would leave the recorded
+        // ETag naming nothing: the chunk counts as not stored until this PUT
+        // is whole.
+        Some(_) if target.bucket_upload_id.is_some() => {
+            db::multipart::forget_unreported_chunk(&app.pool, upload_id, index).await?;
+        }
+        _ => {}
+    }
+    let stored = app.storage.put_chunk(&target, index, length, body).await?;
     db::multipart::upsert_chunk(
         &app.pool,
         upload_id,
         index,
-        chunk_length(&session, index),
+        length,
         &stored.etag,
         stored.part_etag.as_deref(),
     )

@@ -92,8 +92,8 @@ pub async fn find_by_asset(pool: &Pool, asset: AssetId) -> sqlx::Result<Option<U
     .await
 }
 
-/// Records a stored chunk (again, for a chunk PUT twice: its report is then
-/// needed again unless the bytes are the same).
+/// Records a stored chunk (again, for a chunk PUT twice before its report; a
+/// report that raced with this PUT stays if the bytes are the same).
 pub async fn upsert_chunk(
     pool: &Pool,
     upload: &str,
@@ -146,6 +146,30 @@ pub async fn chunks(pool: &Pool, upload: &str) -> sqlx::Result<Vec<ChunkRow>> {
     .bind(upload)
     .fetch_all(pool)
     .await
+}
+
+/// One stored chunk of a session.
+pub async fn chunk(pool: &Pool, upload: &str, index: u64) -> sqlx::Result<Option<ChunkRow>> {
+    sqlx::query_as(&format!(
+        "SELECT {CHUNK_COLUMNS} FROM multipart_chunks WHERE upload_id = $1 AND chunk_index = $2"
+    ))
+    .bind(upload)
+    .bind(i64::try_from(index).unwrap_or(i64::MAX))
+    .fetch_optional(pool)
+    .await
+}
+
+/// Forgets a stored chunk that is not reported (its storage is about to be
+/// replaced); a reported one stays.
+pub async fn forget_unreported_chunk(pool: &Pool, upload: &str, index: u64) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM multipart_chunks WHERE upload_id = $1 AND chunk_index = $2 AND NOT reported",
+    )
+    .bind(upload)
+    .bind(i64::try_from(index).unwrap_or(i64::MAX))
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Marks a stored chunk reported, in one statement: true when this report

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// A multipart upload that is completed, expired or failed takes no more chunks.
     #[error("{0}")]
     UploadNotActive(String),
+    /// A chunk sent again after its report, with other bytes.
+    #[error("{0}")]
+    ChunkReported(String),
     #[error("Too many uploads for this account: try again in {retry_after_secs} s.")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("There is no endpoint at {0}.")]
@@ -74,6 +77,7 @@ impl ApiError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "access_denied"),
             Self::AssetInUse { .. } => (StatusCode::CONFLICT, "asset_in_use"),
             Self::UploadNotActive(_) => (StatusCode::CONFLICT, "upload_not_active"),
+            Self::ChunkReported(_) => (StatusCode::CONFLICT, "chunk_already_reported"),
             Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::NotFound { .. } | Self::RouteNotFound(_) => {
                 (StatusCode::NOT_FOUND, "resource_not_exist")

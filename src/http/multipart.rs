@@ -72,6 +72,7 @@ fn session_error(e: SessionError, upload: &str) -> ApiError {
         SessionError::NotActive(_) => {
             ApiError::UploadNotActive(format!("The multipart upload {upload} is not active: {e}."))
         }
+        SessionError::ChunkReported(_) => ApiError::ChunkReported(e.to_string()),
         SessionError::Invalid { name, reason } => ApiError::invalid(name, reason),
         SessionError::Chunk(ChunkError::Io(e)) => e.into(),
         SessionError::Chunk(refused) => ApiError::invalid("chunk", refused.to_string()),

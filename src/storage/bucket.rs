@@ -73,6 +73,8 @@ pub struct Bucket {
     region: String,
     /// The bucket's own URL, for the requests `object_store` does not make.
     url: String,
+    /// The client of those requests (one, so that connections are reused).
+    http: reqwest::Client,
 }
 
 impl Bucket {
@@ -116,6 +118,7 @@ impl Bucket {
                 format!("{prefix}/")
             },
             name: config.bucket.clone(),
+            http: reqwest::Client::new(),
         })
     }
 
@@ -401,24 +404,48 @@ impl Bucket {
         Ok(self.store.create_multipart(&self.key(key)).await?)
     }
 
-    /// Stores part `index` (1-based, as on the wire) of a multipart upload;
-    /// the part's ETag, for completion. Sent again, it replaces the part.
+    /// Stores part `index` (1-based, as on the wire) of a multipart upload
+    /// from a body of exactly `size` bytes, sent on as it arrives (UploadPart
+    /// with an unsigned payload: nothing is held to hash it first); the part's
+    /// ETag, for completion. Sent again, it replaces the part, but only once
+    /// it is whole: a body that fails or ends short leaves the earlier part.
     pub async fn put_part(
         &self,
         upload: &MultipartUpload,
         index: u64,
-        data: Vec<Bytes>,
+        size: u64,
+        body: reqwest::Body,
     ) -> anyhow::Result<String> {
-        let part = self
-            .store
-            .put_part(
-                &self.key(&upload.key),
-                &upload.upload_id,
-                usize::try_from(index.saturating_sub(1))?,
-                PutPayload::from_iter(data),
-            )
+        let mut url = url::Url::parse(&self.url)?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow::anyhow!("the bucket URL {} has no path", self.url))?
+            .pop_if_empty()
+            .extend(
+                self.key(&upload.key)
+                    .parts()
+                    .map(|part| part.as_ref().to_string()),
+            );
+        url.query_pairs_mut()
+            .append_pair("partNumber", &index.to_string())
+            .append_pair("uploadId", &upload.upload_id);
+        let response = self
+            .signed(reqwest::Method::PUT, url.clone(), false)
+            .await?
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body)
+            .send()
             .await?;
-        Ok(part.content_id)
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            anyhow::bail!("S3 answered {status} to PUT {url}: {body}");
+        }
+        response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|etag| etag.to_str().ok())
+            .map(str::to_string)
+            .with_context(|| format!("S3 gave no ETag for PUT {url}"))
     }
 
     /// Completes a multipart upload from its parts' ETags, in order: the
@@ -459,18 +486,37 @@ impl Bucket {
         }
     }
 
-    /// A GET that `object_store` has no call for, signed with the same
-    /// credentials (AWS SigV4) as its own requests; the body, as text.
-    async fn signed_get(&self, url: url::Url) -> anyhow::Result<String> {
+    /// A request that `object_store` has no call for, signed with the same
+    /// credentials (AWS SigV4) as its own requests; with `sign_payload` its
+    /// (empty) body is part of the signature, without it the body is sent
+    /// as `UNSIGNED-PAYLOAD` and may stream.
+    async fn signed(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        sign_payload: bool,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
         let credential = self.store.credentials().get_credential().await?;
         let mut request = object_store::client::HttpRequest::new(Vec::new().into());
+        *request.method_mut() = method.as_str().parse()?;
         *request.uri_mut() = url.as_str().parse()?;
-        AwsAuthorizer::new(&credential, "s3", &self.region).authorize(&mut request, None);
-        let mut sent = reqwest::Client::new().get(url.as_str());
+        AwsAuthorizer::new(&credential, "s3", &self.region)
+            .with_sign_payload(sign_payload)
+            .authorize(&mut request, None);
+        let mut signed = self.http.request(method, url.as_str());
         for (name, value) in request.headers() {
-            sent = sent.header(name.as_str(), value.as_bytes());
+            signed = signed.header(name.as_str(), value.as_bytes());
         }
-        let response = sent.send().await?;
+        Ok(signed)
+    }
+
+    /// A signed GET; the body, as text.
+    async fn signed_get(&self, url: url::Url) -> anyhow::Result<String> {
+        let response = self
+            .signed(reqwest::Method::GET, url.clone(), true)
+            .await?
+            .send()
+            .await?;
         let status = response.status();
         let body = response.text().await?;
         if !status.is_success() {

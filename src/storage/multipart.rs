@@ -6,7 +6,7 @@
 //!   capped, hashing writer as a download into the original.
 //! - On S3 each chunk is a part of one multipart upload of the original's key,
 //!   and assembly is the bucket's own CompleteMultipartUpload: no second copy.
-//!   A part is held in memory once while it is sent (chunks are bounded).
+//!   A chunk streams on to its part as it arrives, hashed on the way.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use super::bucket::MultipartUpload;
 use super::{Storage, UploadError, ORIGINAL};
@@ -85,34 +86,25 @@ impl Storage {
     {
         match (&self.bucket, &target.bucket_upload_id) {
             (Some(bucket), Some(bucket_upload)) => {
-                let mut parts = Vec::new();
-                let mut hasher = Sha256::new();
-                let mut size = 0u64;
-                while let Some(chunk) = body.next().await {
-                    let chunk = chunk.map_err(|e| ChunkError::Body(e.to_string()))?;
-                    size += chunk.len() as u64;
-                    if size > expected {
-                        return Err(ChunkError::TooLarge { expected });
-                    }
-                    hasher.update(&chunk);
-                    parts.push(chunk);
-                }
-                if size != expected {
-                    return Err(ChunkError::WrongSize {
-                        got: size,
-                        expected,
-                    });
-                }
                 let upload = MultipartUpload {
                     key: Self::original_key(target.asset),
                     upload_id: bucket_upload.clone(),
                 };
-                let part_etag = bucket
-                    .put_part(&upload, index, parts)
-                    .await
-                    .map_err(io::Error::other)?;
+                let (to_part, part_body) = mpsc::channel(PART_BODY_FRAMES);
+                let part_body = futures_util::stream::unfold(part_body, |mut frames| async {
+                    frames.recv().await.map(|frame| (frame, frames))
+                });
+                let put = bucket.put_part(
+                    &upload,
+                    index,
+                    expected,
+                    reqwest::Body::wrap_stream(part_body),
+                );
+                let (put, fed) = tokio::join!(put, feed_part(body, expected, to_part));
+                let etag = fed?;
+                let part_etag = put.map_err(io::Error::other)?;
                 Ok(StoredChunk {
-                    etag: hex::encode(hasher.finalize()),
+                    etag,
                     part_etag: Some(part_etag),
                 })
             }
@@ -213,6 +205,114 @@ impl Storage {
                 .map_err(io::Error::other)?;
         }
         super::remove_path(&self.multipart_dir(&target.upload_id)).await
+    }
+}
+
+/// Frames of a chunk on their way to its part: what a chunk PUT holds.
+const PART_BODY_FRAMES: usize = 2;
+
+/// Counts and hashes a chunk's bytes as they arrive, refusing more than its
+/// length at once and a different length at its end.
+struct ChunkHasher {
+    hasher: Sha256,
+    size: u64,
+    expected: u64,
+}
+
+impl ChunkHasher {
+    fn new(expected: u64) -> Self {
+        Self {
+            hasher: Sha256::new(),
+            size: 0,
+            expected,
+        }
+    }
+
+    fn update(&mut self, frame: &[u8]) -> Result<(), ChunkError> {
+        self.size += frame.len() as u64;
+        if self.size > self.expected {
+            return Err(ChunkError::TooLarge {
+                expected: self.expected,
+            });
+        }
+        self.hasher.update(frame);
+        Ok(())
+    }
+
+    /// The chunk's SHA-256 (its ETag), once it has its whole length.
+    fn finish(self) -> Result<String, ChunkError> {
+        if self.size != self.expected {
+            return Err(ChunkError::WrongSize {
+                got: self.size,
+                expected: self.expected,
+            });
+        }
+        Ok(hex::encode(self.hasher.finalize()))
+    }
+}
+
+/// The SHA-256 of a chunk's body of exactly `expected` bytes, stored nowhere:
+/// to compare a chunk sent again with the one it would replace.
+pub async fn hash_chunk<S, E>(mut body: S, expected: u64) -> Result<String, ChunkError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut hasher = ChunkHasher::new(expected);
+    while let Some(frame) = body.next().await {
+        hasher.update(&frame.map_err(|e| ChunkError::Body(e.to_string()))?)?;
+    }
+    hasher.finish()
+}
+
+/// Feeds a chunk's body to its part's upload while hashing and counting it;
+/// its SHA-256. The last frame is held back until the body has ended at
+/// exactly `expected` bytes: the part cannot be whole (and replace an earlier
+/// one) before then. Anything else ends the part's body with an error, which
+/// aborts its upload; so does a part upload that failed (the feed stops).
+async fn feed_part<S, E>(
+    mut body: S,
+    expected: u64,
+    to_part: mpsc::Sender<io::Result<Bytes>>,
+) -> Result<String, ChunkError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut hasher = ChunkHasher::new(expected);
+    let mut held: Option<Bytes> = None;
+    let fed = loop {
+        let Some(frame) = body.next().await else {
+            break hasher.finish();
+        };
+        let checked = frame
+            .map_err(|e| ChunkError::Body(e.to_string()))
+            .and_then(|frame| hasher.update(&frame).map(|()| frame));
+        match checked {
+            Ok(frame) => {
+                if let Some(previous) = held.replace(frame) {
+                    if to_part.send(Ok(previous)).await.is_err() {
+                        // The part's upload ended early: its error says why.
+                        return Ok(String::new());
+                    }
+                }
+            }
+            Err(refused) => break Err(refused),
+        }
+    };
+    match fed {
+        Ok(etag) => {
+            if let Some(last) = held {
+                let _ = to_part.send(Ok(last)).await;
+            }
+            Ok(etag)
+        }
+        Err(refused) => {
+            let _ = to_part
+                .send(Err(io::Error::other("the chunk was refused")))
+                .await;
+            Err(refused)
+        }
     }
 }
 
