@@ -35,7 +35,7 @@ pub async fn delete(
         config,
         ..
     } = app;
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin_write(pool).await?;
     if force {
         db::indexes::delete_references(&mut tx, account, id).await?;
     }

@@ -326,7 +326,7 @@ async fn insert_with_jobs(
         thumbnail_status: row.step_status(Step::Thumbnail),
         created_at: db::now_millis(),
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin_write(pool).await?;
     db::assets::insert(&mut tx, &new).await?;
     for work in work_for(row.status, row.first, &row.steps) {
         queue

@@ -69,7 +69,7 @@ pub async fn create_session(app: &App, new: NewSession) -> anyhow::Result<Upload
         };
         let lifetime = Duration::from_secs(app.config.multipart_session_secs);
         let expires_at = db::now_millis() + lifetime.as_millis() as i64;
-        let mut tx = app.pool.begin().await?;
+        let mut tx = db::begin_write(&app.pool).await?;
         db::assets::insert(&mut tx, &row).await?;
         db::multipart::insert(
             &mut tx,

@@ -317,13 +317,30 @@ pub struct ListFilter {
     pub filename_contains: Option<String>,
 }
 
+/// Appends the filter's conditions on `assets` (its name as a LIKE, which
+/// PostgreSQL answers from its trigram index).
 fn push_filter(statement: &mut Statement, account: AccountId, filter: &ListFilter) {
     statement
         .push(" WHERE account_id = ")
         .push_bind(account.as_string());
+    push_ids_and_kinds(statement, ("id", "kind"), filter);
+    if let Some(needle) = &filter.filename_contains {
+        statement
+            .push(" AND filename_folded LIKE ")
+            .push_bind(format!("%{}%", escape_like(needle)))
+            .push(" ESCAPE '\\'");
+    }
+}
+
+/// Appends the filter's ids and kinds as conditions on these columns.
+fn push_ids_and_kinds(
+    statement: &mut Statement,
+    (id_column, kind_column): (&str, &str),
+    filter: &ListFilter,
+) {
     if !filter.asset_ids.is_empty() {
         statement
-            .push(" AND id IN ")
+            .push(&format!(" AND {id_column} IN "))
             .push_list(filter.asset_ids.iter().map(AssetId::as_string));
     }
     match filter.kinds.as_deref() {
@@ -333,15 +350,9 @@ fn push_filter(statement: &mut Statement, account: AccountId, filter: &ListFilte
         }
         Some(wanted) => {
             statement
-                .push(" AND kind IN ")
+                .push(&format!(" AND {kind_column} IN "))
                 .push_list(wanted.iter().map(|kind| kind.as_str()));
         }
-    }
-    if let Some(needle) = &filter.filename_contains {
-        statement
-            .push(" AND filename_folded LIKE ")
-            .push_bind(format!("%{}%", escape_like(needle)))
-            .push(" ESCAPE '\\'");
     }
 }
 
@@ -357,6 +368,105 @@ pub fn escape_like(raw: &str) -> String {
     out
 }
 
+/// The filter's name as an FTS5 phrase, when SQLite's trigram index can
+/// answer it: substrings of 3 characters or more (shorter ones scan).
+fn trigram_phrase(dialect: super::Dialect, filter: &ListFilter) -> Option<String> {
+    let needle = filter.filename_contains.as_deref()?;
+    (dialect == super::Dialect::Sqlite && needle.chars().count() >= 3)
+        .then(|| format!("\"{}\"", needle.replace('"', "\"\"")))
+}
+
+/// Appends `SELECT <what>` over the account's assets whose names hold the
+/// phrase, driven by the trigram index: one integer-key lookup per match.
+fn push_trigram_matches(
+    statement: &mut Statement,
+    what: &str,
+    account: AccountId,
+    filter: &ListFilter,
+    phrase: &str,
+) {
+    // CROSS JOIN keeps this order: matches first, then their rows.
+    statement
+        .push(&format!(
+            "SELECT {what} FROM asset_filenames CROSS JOIN asset_search s
+              WHERE asset_filenames MATCH "
+        ))
+        .push_bind(phrase.to_string())
+        .push(" AND s.doc = asset_filenames.rowid AND s.account_id = ")
+        .push_bind(account.as_string());
+    push_ids_and_kinds(statement, ("s.asset_id", "s.kind"), filter);
+}
+
+/// Appends the order of every list, newest first (ties broken by id), and the page.
+fn push_page(statement: &mut Statement, offset: u64, limit: u32) {
+    statement
+        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+}
+
+/// Up to this many matches of a name, a page sorts the matches; beyond, it
+/// walks the newest-first index and tests each name, which finds a page of
+/// common matches sooner.
+const FEW_MATCHES: u64 = 5_000;
+
+/// From this offset on, a page of the kinds-only list seeks its day first.
+const DEEP_OFFSET: u64 = 5_000;
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// Where a page at `offset` of the account's assets of the filter's kinds
+/// starts, from the counts kept per day: the end of the day its first row
+/// falls on, and how many rows created before that end come first.
+async fn seek_day(
+    pool: &Pool,
+    account: AccountId,
+    filter: &ListFilter,
+    offset: u64,
+) -> sqlx::Result<Option<(i64, u64)>> {
+    let mut days =
+        Statement::new("SELECT day, CAST(SUM(n) AS BIGINT) FROM asset_days WHERE account_id = ");
+    days.push_bind(account.as_string());
+    push_ids_and_kinds(&mut days, ("id", "kind"), filter);
+    days.push(" GROUP BY day ORDER BY day DESC");
+    let mut later = 0u64;
+    for (day, n) in days.query_as::<(i64, i64)>().fetch_all(pool).await? {
+        let n = u64::try_from(n).unwrap_or(0);
+        if later + n > offset {
+            return Ok(Some(((day + 1) * DAY_MILLIS, offset - later)));
+        }
+        later += n;
+    }
+    Ok(None)
+}
+
+/// How many of an account's assets pass the filter: from the counts the
+/// triggers keep per account and kind when only kinds filter (a million
+/// assets are not counted one by one); else from the matching rows.
+async fn count(
+    pool: &Pool,
+    account: AccountId,
+    filter: &ListFilter,
+    trigram: Option<&str>,
+) -> sqlx::Result<u64> {
+    let mut count = Statement::new("");
+    match trigram {
+        Some(phrase) => push_trigram_matches(&mut count, "COUNT(*)", account, filter, phrase),
+        None if filter.asset_ids.is_empty() && filter.filename_contains.is_none() => {
+            count
+                .push("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM asset_counts WHERE account_id = ")
+                .push_bind(account.as_string());
+            push_ids_and_kinds(&mut count, ("id", "kind"), filter);
+        }
+        None => {
+            count.push("SELECT COUNT(*) FROM assets");
+            push_filter(&mut count, account, filter);
+        }
+    }
+    let (total,): (i64,) = count.query_as().fetch_one(pool).await?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
 /// One page of an account's assets, newest first (ties broken by id), and the total count.
 pub async fn list(
     pool: &Pool,
@@ -365,22 +475,43 @@ pub async fn list(
     offset: u64,
     limit: u32,
 ) -> sqlx::Result<(Vec<AssetRecord>, u64)> {
-    let mut count = Statement::new("SELECT COUNT(*) FROM assets");
-    push_filter(&mut count, account, filter);
-    let (total,): (i64,) = count.query_as().fetch_one(pool).await?;
-
-    let mut page = Statement::new(format!("SELECT {COLUMNS} FROM assets"));
-    push_filter(&mut page, account, filter);
-    page.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .push_bind(i64::from(limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    let trigram = trigram_phrase(super::Dialect::of(pool), filter);
+    let total = count(pool, account, filter, trigram.as_deref()).await?;
+    if offset >= total {
+        return Ok((Vec::new(), total));
+    }
+    let mut page = Statement::new(format!("SELECT {COLUMNS} FROM assets WHERE id IN ("));
+    match trigram.as_deref().filter(|_| total <= FEW_MATCHES) {
+        // Few matches: their rows, sorted.
+        Some(phrase) => {
+            push_trigram_matches(&mut page, "s.asset_id", account, filter, phrase);
+            page.push(")");
+            push_page(&mut page, offset, limit);
+        }
+        // The page's ids first, then only those rows: from the newest-first
+        // index alone, a deep page skips index entries, not rows; and only
+        // within its first row's day, when the kept day counts can tell.
+        None => {
+            page.push("SELECT id FROM assets");
+            push_filter(&mut page, account, filter);
+            let mut skip = offset;
+            let kinds_only = filter.asset_ids.is_empty() && filter.filename_contains.is_none();
+            if kinds_only && offset >= DEEP_OFFSET {
+                if let Some((end, within)) = seek_day(pool, account, filter, offset).await? {
+                    page.push(" AND created_at < ").push_bind(end);
+                    skip = within;
+                }
+            }
+            push_page(&mut page, skip, limit);
+            page.push(") ORDER BY created_at DESC, id DESC");
+        }
+    }
     let rows: Vec<AssetRow> = page.query_as().fetch_all(pool).await?;
     let records = rows
         .into_iter()
         .map(AssetRecord::try_from)
         .collect::<Result<_, _>>()?;
-    Ok((records, u64::try_from(total).unwrap_or(0)))
+    Ok((records, total))
 }
 
 /// Deletes the row, in one statement that also checks that no indexed asset

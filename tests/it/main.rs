@@ -14,6 +14,7 @@ mod fsck;
 mod hls_durations;
 mod indexed_filters;
 mod indexes;
+mod list_at_scale;
 mod media_matrix;
 mod media_steps;
 mod multipart;
