@@ -9,6 +9,7 @@ use assetd_queue::Queue;
 use crate::config::ServeConfig;
 use crate::db::Pool;
 use crate::fetch::UrlFetcher;
+use crate::keys::KeyCache;
 use crate::media_child::MediaRunner;
 use crate::signing::UrlSigner;
 use crate::storage::Storage;
@@ -21,6 +22,8 @@ pub struct App {
     pub queue: Queue,
     pub fetcher: UrlFetcher,
     pub signer: UrlSigner,
+    /// The accounts of recently presented API keys.
+    pub keys: KeyCache,
     /// This server's own address (`http://ADDR/`), for a request without a Host.
     pub listen_url: url::Url,
 }

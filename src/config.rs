@@ -211,6 +211,12 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
 
+    /// How long the server remembers which account a presented API key
+    /// belongs to, in seconds: a key revoked while it runs stops working
+    /// within this; 0 looks every key up on every request.
+    #[arg(long, env = "ASSETD_KEY_CACHE_SECS", default_value_t = 10)]
+    pub key_cache_secs: u64,
+
     /// Probes of large files running at once.
     #[arg(long, env = "ASSETD_PROBE_WORKERS", default_value_t = 1)]
     pub probe_workers: usize,

@@ -1,12 +1,14 @@
 //! API key material and the `assetd keys` subcommands.
 
+use std::time::Duration;
+
 use anyhow::bail;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::config::KeysCommand;
 use crate::db;
-use crate::domain::Timestamp;
+use crate::domain::{AccountId, Timestamp};
 
 const KEY_PREFIX: &str = "tlk_";
 
@@ -20,6 +22,46 @@ pub fn generate() -> String {
 /// What the database keeps of a key.
 pub fn hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Which account each recently presented key belongs to, remembered for a
+/// while (by the key's hash): most requests then need no key lookup. A key
+/// revoked while the server runs (`assetd keys revoke`, another process)
+/// therefore stops working within that while; unknown keys are never
+/// remembered. A zero while turns it off.
+pub struct KeyCache {
+    known: Option<moka::sync::Cache<String, AccountId>>,
+}
+
+/// Keys remembered at most: far more than the accounts of one server call it
+/// at once; beyond, the least used are forgotten first.
+const KEY_CACHE_CAPACITY: u64 = 10_000;
+
+impl KeyCache {
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            known: (!ttl.is_zero()).then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(KEY_CACHE_CAPACITY)
+                    .time_to_live(ttl)
+                    .build()
+            }),
+        }
+    }
+
+    /// The account of a key that is known and not revoked (as of at most
+    /// the cache's while ago).
+    pub async fn account(&self, pool: &db::Pool, key: &str) -> sqlx::Result<Option<AccountId>> {
+        let key_hash = hash(key);
+        if let Some(account) = self.known.as_ref().and_then(|known| known.get(&key_hash)) {
+            return Ok(Some(account));
+        }
+        let account = db::keys::account_for_key_hash(pool, &key_hash).await?;
+        if let (Some(known), Some(account)) = (&self.known, account) {
+            known.insert(key_hash, account);
+        }
+        Ok(account)
+    }
 }
 
 /// The first characters of a key, enough for an operator to recognise it.

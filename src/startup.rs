@@ -83,6 +83,7 @@ impl Application {
         let signer = UrlSigner::new(signing_key(&pool, &config).await?, config.media_url_ttl());
         let queue = Queue::new(pool.clone(), config.retry_policy());
         let shutdown_timeout = config.shutdown_timeout();
+        let keys = keys::KeyCache::new(Duration::from_secs(config.key_cache_secs));
         let app: AppState = Arc::new(App {
             config,
             pool,
@@ -91,6 +92,7 @@ impl Application {
             queue,
             fetcher,
             signer,
+            keys,
             listen_url,
         });
         let stop_jobs = CancellationToken::new();

@@ -6,7 +6,6 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use super::AppState;
 use crate::domain::AccountId;
-use crate::{db, keys};
 
 /// The account of a request that presented a valid key.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +24,9 @@ impl FromRequestParts<AppState> for Account {
             .and_then(|v| v.to_str().ok())
             .filter(|k| !k.is_empty())
             .ok_or(ApiError::ApiKeyInvalid)?;
-        let account = db::keys::account_for_key_hash(&state.pool, &keys::hash(key))
+        let account = state
+            .keys
+            .account(&state.pool, key)
             .await?
             .ok_or(ApiError::ApiKeyInvalid)?;
         tracing::Span::current().record("account", tracing::field::display(account));

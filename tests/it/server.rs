@@ -112,7 +112,9 @@ async fn start_up_sweeps_temporary_files_and_orphan_folders() {
 
 #[tokio::test]
 async fn keys_can_be_listed_and_revoked_while_the_server_runs() {
-    let app = TestApp::spawn().await;
+    // The server remembers a key's account for ASSETD_KEY_CACHE_SECS: a
+    // revoked key stops working within that.
+    let app = TestApp::spawn_with(&[("ASSETD_KEY_CACHE_SECS", "1")]).await;
     let key = app.key_for("ops").await;
     let ok = app
         .client
@@ -147,15 +149,22 @@ async fn keys_can_be_listed_and_revoked_while_the_server_runs() {
         "{}",
         String::from_utf8_lossy(&revoke.stderr)
     );
-    let (status, body) = json_of(
-        app.client
-            .get(app.url("/assets"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    let (status, body) = loop {
+        let answer = json_of(
+            app.client
+                .get(app.url("/assets"))
+                .header("x-api-key", &key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        if answer.0 != 200 || tokio::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_error(status, &body, 401, "api_key_invalid");
 
     let again = Command::new(BIN)

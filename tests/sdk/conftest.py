@@ -118,6 +118,8 @@ class AssetdServer:
             )
         if allow_private:
             env["ASSETD_ALLOW_PRIVATE_URLS"] = "true"
+        # A revoked key stops working within this (the server remembers keys).
+        env["ASSETD_KEY_CACHE_SECS"] = "1"
         env.update(extra_env or {})
         self.env = env
 

@@ -6,6 +6,7 @@ upload the account lists no new asset and `<data-dir>/tmp/` is empty.
 
 from __future__ import annotations
 
+import time
 import pytest
 from twelvelabs.errors.bad_request_error import BadRequestError
 
@@ -40,10 +41,19 @@ def test_missing_key_401(server):
 
 
 def test_revoked_key_401(server, media):
+    """The server remembers a key's account for ASSETD_KEY_CACHE_SECS (1 s in
+    these tests): a revoked key stops working within that."""
     key = server.create_key("revoked-account")
     c = server.client(key)
     assert list_all(c) == []
     server.revoke_key(key)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            c.assets.list()
+        except Exception:
+            break
+        time.sleep(0.1)
     check_api_error(sdk_call_error(c.assets.list), 401, "api_key_invalid")
 
 
