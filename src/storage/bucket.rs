@@ -282,6 +282,16 @@ impl Bucket {
         }
     }
 
+    /// Whether the bucket answers: a listing of one empty prefix (a HEAD
+    /// would take a missing bucket for a missing object).
+    pub async fn check_reachable(&self) -> anyhow::Result<()> {
+        self.store
+            .list_with_delimiter(Some(&self.key("readyz/")))
+            .await
+            .with_context(|| format!("listing bucket {}", self.name))?;
+        Ok(())
+    }
+
     /// Deletes the object `prefix` and every object under it (e.g. an asset's
     /// `assets/<id>`, or one file `assets/<id>/thumb.jpg`); none is fine.
     /// Returns how many went.

@@ -268,6 +268,24 @@ impl Storage {
         tokio::fs::create_dir_all(self.assets_dir()).await
     }
 
+    /// Whether uploads can be stored: a file can be made (and removed) where
+    /// uploads begin, and with S3 the bucket answers.
+    pub async fn check_ready(&self) -> anyhow::Result<()> {
+        let probe = self
+            .tmp_dir()
+            .join(format!("readyz-{}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(&probe, b"")
+            .await
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", probe.display()))?;
+        tokio::fs::remove_file(&probe)
+            .await
+            .map_err(|e| anyhow::anyhow!("removing {}: {e}", probe.display()))?;
+        if let Some(bucket) = &self.bucket {
+            bucket.check_reachable().await?;
+        }
+        Ok(())
+    }
+
     fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

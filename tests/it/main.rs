@@ -23,6 +23,7 @@ mod openapi;
 mod origin;
 mod public_urls;
 mod rate_limit;
+mod readiness;
 mod s3;
 mod server;
 mod signing_secret;
