@@ -7,6 +7,7 @@ use std::sync::Arc;
 use assetd_queue::Queue;
 
 use crate::config::ServeConfig;
+use crate::db::inline_reads::InlineReads;
 use crate::db::Pool;
 use crate::fetch::UrlFetcher;
 use crate::keys::KeyCache;
@@ -24,6 +25,8 @@ pub struct App {
     pub signer: UrlSigner,
     /// The accounts of recently presented API keys.
     pub keys: KeyCache,
+    /// On SQLite: lookups by key on the calling thread (`db::inline_reads`).
+    pub inline_reads: Option<InlineReads>,
     /// This server's own address (`http://ADDR/`), for a request without a Host.
     pub listen_url: url::Url,
 }

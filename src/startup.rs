@@ -37,6 +37,7 @@ impl Application {
             .await
             .with_context(|| format!("preparing {}", storage.root().display()))?;
         let pool = db::open(&config.data_dir).await?;
+        let inline_reads = db::inline_reads::InlineReads::of_url(&config.data_dir.database_url()?);
         // On SQLite this is the only server on the data dir. On PostgreSQL
         // other nodes may share it and be writing right now: only what nobody
         // touched for a while is left over from a crash.
@@ -93,6 +94,7 @@ impl Application {
             fetcher,
             signer,
             keys,
+            inline_reads,
             listen_url,
         });
         let stop_jobs = CancellationToken::new();

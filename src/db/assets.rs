@@ -55,6 +55,33 @@ struct AssetRow {
     created_at: i64,
 }
 
+impl AssetRow {
+    /// The row as rusqlite reads it, by the names of [`COLUMNS`] (the same
+    /// fields `FromRow` reads through sqlx).
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get("id")?,
+            method: row.get("method")?,
+            status: row.get("status")?,
+            kind: row.get("kind")?,
+            filename: row.get("filename")?,
+            file_type: row.get("file_type")?,
+            size_bytes: row.get("size_bytes")?,
+            sha256: row.get("sha256")?,
+            duration_seconds: row.get("duration_seconds")?,
+            technical_metadata: row.get("technical_metadata")?,
+            error_message: row.get("error_message")?,
+            user_metadata: row.get("user_metadata")?,
+            source_url: row.get("source_url")?,
+            hls_status: row.get("hls_status")?,
+            hls_error: row.get("hls_error")?,
+            thumbnail_status: row.get("thumbnail_status")?,
+            thumbnail_error: row.get("thumbnail_error")?,
+            created_at: row.get("created_at")?,
+        })
+    }
+}
+
 const COLUMNS: &str =
     "id, method, status, kind, filename, file_type, size_bytes, sha256, duration_seconds, \
      technical_metadata, error_message, user_metadata, source_url, hls_status, hls_error, thumbnail_status, \
@@ -160,6 +187,22 @@ pub async fn find<'e>(
     .fetch_optional(executor)
     .await?;
     row.map(AssetRecord::try_from).transpose()
+}
+
+/// [`find`] on the calling thread, for SQLite (see `inline_reads`).
+pub fn find_inline(
+    reads: &super::inline_reads::InlineReads,
+    account: AccountId,
+    id: AssetId,
+) -> anyhow::Result<Option<AssetRecord>> {
+    let row = reads.with(|connection| {
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM assets WHERE account_id = ?1 AND id = ?2"
+        ))?;
+        let mut rows = statement.query((account.as_string(), id.as_string()))?;
+        rows.next()?.map(AssetRow::from_sqlite).transpose()
+    })?;
+    Ok(row.map(AssetRecord::try_from).transpose()?)
 }
 
 /// An asset of any account: for the background steps and the signed media

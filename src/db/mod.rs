@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod indexes;
+pub mod inline_reads;
 pub mod keys;
 pub mod multipart;
 pub mod rate_limits;

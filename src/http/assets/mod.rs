@@ -65,9 +65,11 @@ async fn retrieve(
     Path(raw_id): Path<String>,
 ) -> Result<Json<AssetView>, ApiError> {
     let id = asset_id(&raw_id)?;
-    let record = crate::db::assets::find(&state.pool, account, id)
-        .await?
-        .ok_or_else(|| not_found(&raw_id))?;
+    let record = match &state.inline_reads {
+        Some(reads) => crate::db::assets::find_inline(reads, account, id)?,
+        None => crate::db::assets::find(&state.pool, account, id).await?,
+    }
+    .ok_or_else(|| not_found(&raw_id))?;
     Ok(Json(AssetView::new(record, &state.signer, &base)))
 }
 
