@@ -9,7 +9,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use rusqlite::{Connection, OpenFlags};
@@ -30,10 +30,13 @@ impl InlineReads {
     /// For a `sqlite:` database URL (read as sqlx reads it); None for other
     /// databases and for an in-memory one.
     pub fn of_url(url: &str) -> Option<Self> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if super::Dialect::of_url(url) != Some(super::Dialect::Sqlite) || in_memory {
+            return None;
+        }
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
-        let path = options.get_filename();
-        (path != Path::new(":memory:")).then(|| Self {
-            path: path.to_path_buf(),
+        Some(Self {
+            path: options.get_filename().to_path_buf(),
         })
     }
 
@@ -58,5 +61,21 @@ impl InlineReads {
             };
             read(connection)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InlineReads;
+
+    #[test]
+    fn only_a_sqlite_file_reads_inline() {
+        let reads = InlineReads::of_url("sqlite:///var/lib/assetd/assetd.db").unwrap();
+        assert_eq!(
+            reads.path,
+            std::path::Path::new("/var/lib/assetd/assetd.db")
+        );
+        assert!(InlineReads::of_url("postgres://assetd@db:5432/assetd").is_none());
+        assert!(InlineReads::of_url("sqlite::memory:").is_none());
     }
 }
