@@ -386,6 +386,12 @@ fn push_ids_and_kinds(
             .push(&format!(" AND {id_column} IN "))
             .push_list(filter.asset_ids.iter().map(AssetId::as_string));
     }
+    push_kinds(statement, kind_column, filter);
+}
+
+/// Appends the filter's kinds as a condition on this column (the kept
+/// counts have kinds, not ids).
+fn push_kinds(statement: &mut Statement, kind_column: &str, filter: &ListFilter) {
     match filter.kinds.as_deref() {
         None => {}
         Some([]) => {
@@ -470,7 +476,7 @@ async fn seek_day(
     let mut days =
         Statement::new("SELECT day, CAST(SUM(n) AS BIGINT) FROM asset_days WHERE account_id = ");
     days.push_bind(account.as_string());
-    push_ids_and_kinds(&mut days, ("id", "kind"), filter);
+    push_kinds(&mut days, "kind", filter);
     days.push(" GROUP BY day ORDER BY day DESC");
     let mut later = 0u64;
     for (day, n) in days.query_as::<(i64, i64)>().fetch_all(pool).await? {
@@ -499,7 +505,7 @@ async fn count(
             count
                 .push("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM asset_counts WHERE account_id = ")
                 .push_bind(account.as_string());
-            push_ids_and_kinds(&mut count, ("id", "kind"), filter);
+            push_kinds(&mut count, "kind", filter);
         }
         None => {
             count.push("SELECT COUNT(*) FROM assets");

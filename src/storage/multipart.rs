@@ -29,6 +29,16 @@ pub struct ChunkTarget {
     pub bucket_upload_id: Option<String>,
 }
 
+impl ChunkTarget {
+    /// With S3: the bucket's multipart upload the chunks are parts of.
+    fn bucket_upload(&self) -> Option<MultipartUpload> {
+        Some(MultipartUpload {
+            key: Storage::original_key(self.asset),
+            upload_id: self.bucket_upload_id.clone()?,
+        })
+    }
+}
+
 /// A chunk stored: the ETag the client gets (its proof later), and with S3
 /// the part's own ETag for completion.
 #[derive(Debug)]
@@ -84,12 +94,8 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        match (&self.bucket, &target.bucket_upload_id) {
-            (Some(bucket), Some(bucket_upload)) => {
-                let upload = MultipartUpload {
-                    key: Self::original_key(target.asset),
-                    upload_id: bucket_upload.clone(),
-                };
+        match (&self.bucket, target.bucket_upload()) {
+            (Some(bucket), Some(upload)) => {
                 let (to_part, part_body) = mpsc::channel(PART_BODY_FRAMES);
                 let part_body = futures_util::stream::unfold(part_body, |mut frames| async {
                     frames.recv().await.map(|frame| (frame, frames))
@@ -151,11 +157,7 @@ impl Storage {
         chunks: u64,
         part_etags: Vec<String>,
     ) -> io::Result<(u64, String)> {
-        if let (Some(bucket), Some(bucket_upload)) = (&self.bucket, &target.bucket_upload_id) {
-            let upload = MultipartUpload {
-                key: Self::original_key(target.asset),
-                upload_id: bucket_upload.clone(),
-            };
+        if let (Some(bucket), Some(upload)) = (&self.bucket, target.bucket_upload()) {
             bucket
                 .complete_multipart(&upload, part_etags)
                 .await
@@ -194,11 +196,7 @@ impl Storage {
     /// Removes what a session left: its chunk files, or with S3 its
     /// multipart upload if it was never completed. Gone already is fine.
     pub async fn discard_multipart(&self, target: &ChunkTarget) -> io::Result<()> {
-        if let (Some(bucket), Some(bucket_upload)) = (&self.bucket, &target.bucket_upload_id) {
-            let upload = MultipartUpload {
-                key: Self::original_key(target.asset),
-                upload_id: bucket_upload.clone(),
-            };
+        if let (Some(bucket), Some(upload)) = (&self.bucket, target.bucket_upload()) {
             bucket
                 .abort_multipart(&upload)
                 .await
