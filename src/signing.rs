@@ -23,7 +23,9 @@ const EXPIRY_STEP_SECS: i64 = 3600;
 
 #[derive(Clone)]
 pub struct UrlSigner {
-    key: [u8; 32],
+    /// The HMAC with the server's key already taken in (its two key blocks
+    /// are hashed once, not for every URL).
+    keyed: HmacSha256,
     ttl: Duration,
 }
 
@@ -37,11 +39,14 @@ pub enum Denied {
 
 impl UrlSigner {
     pub fn new(key: [u8; 32], ttl: Duration) -> Self {
-        Self { key, ttl }
+        Self {
+            keyed: HmacSha256::new_from_slice(&key).expect("HMAC takes any key length"),
+            ttl,
+        }
     }
 
     fn mac(&self, message: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         mac.update(message.as_bytes());
         mac
     }
@@ -91,15 +96,18 @@ impl UrlSigner {
     /// `http://media.example:8080/`) for `file` (e.g. `thumb.jpg`,
     /// `hls/master.m3u8`) of an asset.
     pub fn url(&self, base: &Url, asset: AssetId, file: &str, now_secs: i64) -> String {
+        self.media_prefix(base, asset, now_secs) + file
+    }
+
+    /// What every signed URL of an asset's files starts with, up to and
+    /// including the `/` before the file: one signature serves them all.
+    pub fn media_prefix(&self, base: &Url, asset: AssetId, now_secs: i64) -> String {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 4);
         // A short TTL (tests, strict operators) is not stretched by the rounding.
         let step = EXPIRY_STEP_SECS.min(ttl).max(1);
         let expires = (now_secs + ttl + step - 1) / step * step;
         let signature = hex::encode(self.signature(asset, expires).finalize().into_bytes());
-        let path = format!(
-            "media/{asset}/{expires}/{}/{file}",
-            &signature[..SIGNATURE_HEX]
-        );
+        let path = format!("media/{asset}/{expires}/{}/", &signature[..SIGNATURE_HEX]);
         absolute(base, &path)
     }
 
@@ -114,8 +122,18 @@ impl UrlSigner {
     }
 }
 
-/// `path` under `base` (which may have a path of its own).
+/// `path` under `base` (which may have a path of its own). The paths made
+/// here hold only characters a URL takes as they are (hex, digits, `/`, `.`),
+/// so a base without a query or fragment is extended as text, without parsing.
 fn absolute(base: &Url, path: &str) -> String {
+    if base.query().is_none() && base.fragment().is_none() {
+        let mut url = String::from(base.as_str());
+        if !url.ends_with('/') {
+            url.push('/');
+        }
+        url.push_str(path);
+        return url;
+    }
     let mut base = base.clone();
     if !base.path().ends_with('/') {
         base.set_path(&format!("{}/", base.path()));
@@ -216,6 +234,27 @@ mod tests {
             other.verify(id, expires, &sig, now),
             Err(Denied::BadSignature)
         );
+    }
+
+    #[test]
+    fn a_url_is_its_base_joined_with_its_path() {
+        let s = signer();
+        let id = AssetId::new();
+        for raw in [
+            "http://media.example:8080/",
+            "http://media.example:8080/base",
+            "http://media.example:8080/base/",
+            "https://[::1]:9/a/b?x=1#y",
+        ] {
+            let base = Url::parse(raw).unwrap();
+            let mut joined = base.clone();
+            if !joined.path().ends_with('/') {
+                joined.set_path(&format!("{}/", joined.path()));
+            }
+            let url = s.url(&base, id, "hls/master.m3u8", 1_800_000_000);
+            let path = url.split("/media/").nth(1).unwrap();
+            assert_eq!(url, joined.join(&format!("media/{path}")).unwrap().as_str());
+        }
     }
 
     #[test]

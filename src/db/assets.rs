@@ -2,7 +2,8 @@
 
 use sqlx::FromRow;
 
-use super::{Pool, Statement, Transaction};
+use super::inline_reads::InlineReads;
+use super::{Pool, Reader, SqliteRow, Statement, Transaction};
 use crate::domain::{
     AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Step, StepStatus,
 };
@@ -55,29 +56,29 @@ struct AssetRow {
     created_at: i64,
 }
 
-impl AssetRow {
-    /// The row as rusqlite reads it, by the names of [`COLUMNS`] (the same
-    /// fields `FromRow` reads through sqlx).
+impl SqliteRow for AssetRow {
+    /// The row as rusqlite reads it: [`COLUMNS`], by position (a lookup by
+    /// name compares every column's name, for every field of every row).
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
-            id: row.get("id")?,
-            method: row.get("method")?,
-            status: row.get("status")?,
-            kind: row.get("kind")?,
-            filename: row.get("filename")?,
-            file_type: row.get("file_type")?,
-            size_bytes: row.get("size_bytes")?,
-            sha256: row.get("sha256")?,
-            duration_seconds: row.get("duration_seconds")?,
-            technical_metadata: row.get("technical_metadata")?,
-            error_message: row.get("error_message")?,
-            user_metadata: row.get("user_metadata")?,
-            source_url: row.get("source_url")?,
-            hls_status: row.get("hls_status")?,
-            hls_error: row.get("hls_error")?,
-            thumbnail_status: row.get("thumbnail_status")?,
-            thumbnail_error: row.get("thumbnail_error")?,
-            created_at: row.get("created_at")?,
+            id: row.get(0)?,
+            method: row.get(1)?,
+            status: row.get(2)?,
+            kind: row.get(3)?,
+            filename: row.get(4)?,
+            file_type: row.get(5)?,
+            size_bytes: row.get(6)?,
+            sha256: row.get(7)?,
+            duration_seconds: row.get(8)?,
+            technical_metadata: row.get(9)?,
+            error_message: row.get(10)?,
+            user_metadata: row.get(11)?,
+            source_url: row.get(12)?,
+            hls_status: row.get(13)?,
+            hls_error: row.get(14)?,
+            thumbnail_status: row.get(15)?,
+            thumbnail_error: row.get(16)?,
+            created_at: row.get(17)?,
         })
     }
 }
@@ -191,7 +192,7 @@ pub async fn find<'e>(
 
 /// [`find`] on the calling thread, for SQLite (see `inline_reads`).
 pub fn find_inline(
-    reads: &super::inline_reads::InlineReads,
+    reads: &InlineReads,
     account: AccountId,
     id: AssetId,
 ) -> anyhow::Result<Option<AssetRecord>> {
@@ -369,6 +370,7 @@ fn push_filter(statement: &mut Statement, account: AccountId, filter: &ListFilte
     push_ids_and_kinds(statement, ("id", "kind"), filter);
     if let Some(needle) = &filter.filename_contains {
         statement
+            .plan_with_values()
             .push(" AND filename_folded LIKE ")
             .push_bind(format!("%{}%", escape_like(needle)))
             .push(" ESCAPE '\\'");
@@ -468,7 +470,7 @@ const DAY_MILLIS: i64 = 86_400_000;
 /// starts, from the counts kept per day: the end of the day its first row
 /// falls on, and how many rows created before that end come first.
 async fn seek_day(
-    pool: &Pool,
+    reader: Reader<'_>,
     account: AccountId,
     filter: &ListFilter,
     offset: u64,
@@ -479,7 +481,7 @@ async fn seek_day(
     push_kinds(&mut days, "kind", filter);
     days.push(" GROUP BY day ORDER BY day DESC");
     let mut later = 0u64;
-    for (day, n) in days.query_as::<(i64, i64)>().fetch_all(pool).await? {
+    for (day, n) in reader.fetch_all::<(i64, i64)>(&days).await? {
         let n = u64::try_from(n).unwrap_or(0);
         if later + n > offset {
             return Ok(Some(((day + 1) * DAY_MILLIS, offset - later)));
@@ -493,7 +495,7 @@ async fn seek_day(
 /// triggers keep per account and kind when only kinds filter (a million
 /// assets are not counted one by one); else from the matching rows.
 async fn count(
-    pool: &Pool,
+    reader: Reader<'_>,
     account: AccountId,
     filter: &ListFilter,
     trigram: Option<&str>,
@@ -512,20 +514,28 @@ async fn count(
             push_filter(&mut count, account, filter);
         }
     }
-    let (total,): (i64,) = count.query_as().fetch_one(pool).await?;
+    let (total,): (i64,) = reader.fetch_one(&count).await?;
     Ok(u64::try_from(total).unwrap_or(0))
 }
 
-/// One page of an account's assets, newest first (ties broken by id), and the total count.
+/// One page of an account's assets, newest first (ties broken by id), and
+/// the total count. On SQLite (`inline`) a list that no name filters runs on
+/// the calling thread: its counts are kept and its page is read from the
+/// newest-first index, so its cost is bounded. A name's matches are not.
 pub async fn list(
     pool: &Pool,
+    inline: Option<&InlineReads>,
     account: AccountId,
     filter: &ListFilter,
     offset: u64,
     limit: u32,
 ) -> sqlx::Result<(Vec<AssetRecord>, u64)> {
+    let reader = match inline {
+        Some(reads) if filter.filename_contains.is_none() => Reader::Inline(reads),
+        _ => Reader::Pool(pool),
+    };
     let trigram = trigram_phrase(super::Dialect::of(pool), filter);
-    let total = count(pool, account, filter, trigram.as_deref()).await?;
+    let total = count(reader, account, filter, trigram.as_deref()).await?;
     if offset >= total {
         return Ok((Vec::new(), total));
     }
@@ -546,7 +556,7 @@ pub async fn list(
             let mut skip = offset;
             let kinds_only = filter.asset_ids.is_empty() && filter.filename_contains.is_none();
             if kinds_only && offset >= DEEP_OFFSET {
-                if let Some((end, within)) = seek_day(pool, account, filter, offset).await? {
+                if let Some((end, within)) = seek_day(reader, account, filter, offset).await? {
                     page.push(" AND created_at < ").push_bind(end);
                     skip = within;
                 }
@@ -555,7 +565,7 @@ pub async fn list(
             page.push(") ORDER BY created_at DESC, id DESC");
         }
     }
-    let rows: Vec<AssetRow> = page.query_as().fetch_all(pool).await?;
+    let rows: Vec<AssetRow> = reader.fetch_all(&page).await?;
     let records = rows
         .into_iter()
         .map(AssetRecord::try_from)

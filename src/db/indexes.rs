@@ -357,6 +357,7 @@ fn push_indexed_filter(
     }
     if let Some(needle) = &filter.filename_contains {
         statement
+            .plan_with_values()
             .push(" AND a.filename_folded LIKE ")
             .push_bind(format!("%{}%", super::assets::escape_like(needle)))
             .push(" ESCAPE '\\'");

@@ -14,14 +14,15 @@ pub mod keys;
 pub mod multipart;
 pub mod rate_limits;
 pub mod settings;
+mod statement;
 
 use anyhow::Context;
-use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{MigrateDatabase, Migrator};
-use sqlx::query::QueryAs;
-use sqlx::{Any, Arguments, Encode, Executor, Type};
+use sqlx::{Any, Encode, Executor, Type};
 
 pub use assetd_queue::Dialect;
+pub use statement::{Reader, SqliteRow, Statement};
 
 use crate::config::DataDir;
 
@@ -59,14 +60,6 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
         })
         .after_connect(|conn, _| {
             Box::pin(async move {
-                if conn.backend_name() == "PostgreSQL" {
-                    // Plan every statement with its values: a list's filters
-                    // (a name's substring, a few kinds) are as selective as
-                    // their values make them, and a generic plan, made once
-                    // for any value, ignores the trigram index.
-                    conn.execute("SET plan_cache_mode = force_custom_plan")
-                        .await?;
-                }
                 if conn.backend_name() == "SQLite" {
                     // WAL lets `assetd keys` and readers work while the server
                     // writes; a writer waits for its turn instead of failing.
@@ -188,64 +181,4 @@ impl<'q> Encode<'q, Any> for NullableDouble {
 /// Now, as stored: Unix milliseconds.
 pub fn now_millis() -> i64 {
     crate::domain::Timestamp::now().millis()
-}
-
-/// A statement whose shape is only known at run time (a list's filters),
-/// written with `$N` placeholders as it is built. sqlx's `QueryBuilder<Any>`
-/// writes `?`, which PostgreSQL does not read.
-pub struct Statement {
-    sql: String,
-    args: AnyArguments<'static>,
-}
-
-impl Statement {
-    pub fn new(sql: impl Into<String>) -> Self {
-        Self {
-            sql: sql.into(),
-            args: AnyArguments::default(),
-        }
-    }
-
-    pub fn push(&mut self, sql: &str) -> &mut Self {
-        self.sql.push_str(sql);
-        self
-    }
-
-    /// Appends a placeholder for `value`.
-    pub fn push_bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: 'static + Encode<'static, Any> + Type<Any>,
-    {
-        self.args
-            .add(value)
-            .expect("the Any driver encodes every type it declares");
-        self.sql.push('$');
-        self.sql.push_str(&self.args.len().to_string());
-        self
-    }
-
-    /// Appends `(v1, v2, ...)` with a placeholder for each value.
-    pub fn push_list<T, I>(&mut self, values: I) -> &mut Self
-    where
-        T: 'static + Encode<'static, Any> + Type<Any>,
-        I: IntoIterator<Item = T>,
-    {
-        self.sql.push('(');
-        for (i, value) in values.into_iter().enumerate() {
-            if i > 0 {
-                self.sql.push_str(", ");
-            }
-            self.push_bind(value);
-        }
-        self.sql.push(')');
-        self
-    }
-
-    /// The query, with the arguments bound so far (taken out of the statement).
-    pub fn query_as<O>(&mut self) -> QueryAs<'_, Any, O, AnyArguments<'_>>
-    where
-        O: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
-    {
-        sqlx::query_as_with(&self.sql, std::mem::take(&mut self.args))
-    }
 }

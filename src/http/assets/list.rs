@@ -89,6 +89,7 @@ pub(super) async fn list(
     };
     let (records, total) = crate::db::assets::list(
         &state.pool,
+        state.inline_reads.as_ref(),
         account,
         &filter,
         paging.offset(),

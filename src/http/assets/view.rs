@@ -1,7 +1,7 @@
 //! The wire form of an asset (create, retrieve, and each list item).
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use url::Url;
 
 use crate::db::assets::AssetRecord;
@@ -26,11 +26,11 @@ pub(super) struct AssetView {
     #[serde(skip_serializing_if = "Option::is_none")]
     thumbnail: Option<ThumbnailView>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    technical_metadata: Option<Value>,
+    technical_metadata: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<ErrorView>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_metadata: Option<Value>,
+    user_metadata: Option<Box<RawValue>>,
 }
 
 #[derive(Serialize)]
@@ -60,10 +60,16 @@ impl AssetView {
     /// The wire form of an asset. Media URLs are signed afresh on every read,
     /// which is what renews their expiry; they start with `base`.
     pub(super) fn new(a: AssetRecord, signer: &UrlSigner, base: &Url) -> Self {
-        let json = |text: Option<String>| text.and_then(|t| serde_json::from_str(&t).ok());
-        let now = now_secs();
+        // Stored as JSON text and sent as it is: checked, not rebuilt.
+        let json = |text: Option<String>| text.and_then(|t| RawValue::from_string(t).ok());
+        let ready = |status: Option<StepStatus>| status == Some(StepStatus::Ready);
+        let prefix = (ready(a.hls_status) || ready(a.thumbnail_status))
+            .then(|| signer.media_prefix(base, a.id, now_secs()));
         let url_if_ready = |status: StepStatus, file: &str| {
-            (status == StepStatus::Ready).then(|| signer.url(base, a.id, file, now))
+            prefix
+                .as_ref()
+                .filter(|_| status == StepStatus::Ready)
+                .map(|prefix| format!("{prefix}{file}"))
         };
         let step_error = |status: StepStatus, message: Option<String>| {
             (status == StepStatus::Error).then(|| ErrorView {
