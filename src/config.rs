@@ -146,6 +146,11 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// Serve `GET /metrics` (Prometheus) on this address only, instead of
+    /// beside the API: an address operators can keep off the public network.
+    #[arg(long, env = "ASSETD_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// Serve no API and no media, only `/healthz`: a node that runs jobs (the
     /// `ASSETD_*_WORKERS` settings say which) for the nodes that take requests.
     #[arg(long, env = "ASSETD_NO_API", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]

@@ -5,6 +5,7 @@
 //! connected to, so a name that resolves (or later re-resolves) inside the
 //! network cannot get through.
 
+use crate::stats::{UploadInFlight, UploadMethod};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +142,7 @@ impl UrlFetcher {
                 final_url,
                 deadline,
                 timeout: self.timeout,
+                _in_flight: UploadInFlight::start(UploadMethod::Url),
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(timed_out(self.timeout)),
@@ -200,6 +202,7 @@ pub struct Download {
     pub final_url: Url,
     deadline: tokio::time::Instant,
     timeout: Duration,
+    _in_flight: UploadInFlight,
 }
 
 impl Download {
@@ -265,7 +268,13 @@ impl Download {
 
     pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, FetchError> {
         match tokio::time::timeout_at(self.deadline, self.response.chunk()).await {
-            Ok(result) => result.map_err(classify),
+            Ok(result) => {
+                let chunk = result.map_err(classify)?;
+                if let Some(chunk) = &chunk {
+                    UploadMethod::Url.received(chunk.len());
+                }
+                Ok(chunk)
+            }
             Err(_) => Err(timed_out(self.timeout)),
         }
     }

@@ -13,5 +13,6 @@ pub mod keys;
 pub mod media_child;
 pub mod signing;
 pub mod startup;
+pub mod stats;
 pub mod storage;
 pub mod telemetry;

@@ -63,6 +63,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
     // One line on stdout that scripts and tests wait for.
     let mut out = std::io::stdout();
+    if let Some(metrics) = app.metrics_addr()? {
+        tracing::info!(%metrics, "metrics listening");
+        writeln!(out, "metrics on http://{metrics}/metrics").context("writing to stdout")?;
+    }
     writeln!(out, "listening on http://{addr}")
         .and_then(|()| out.flush())
         .context("writing to stdout")?;

@@ -179,7 +179,23 @@ impl MediaRunner {
         args: &[&std::ffi::OsStr],
         timeout: Duration,
     ) -> Result<T, MediaFailure> {
-        match self.spawn_child(args, timeout).await? {
+        let reply = self.spawn_child(args, timeout).await;
+        let outcome = match &reply {
+            Ok(ChildReply::Ok(_)) => "ok",
+            Ok(ChildReply::Err(_)) => "media_error",
+            Err(ChildError::Spawn(_)) => "spawn_failed",
+            Err(ChildError::TimedOut(_)) => "timed_out",
+            Err(ChildError::Crashed(_)) => "crashed",
+            Err(ChildError::BadOutput) => "bad_output",
+        };
+        let task = match args.first().and_then(|task| task.to_str()) {
+            Some("probe") => "probe",
+            Some("thumbnail") => "thumbnail",
+            Some("hls") => "hls",
+            _ => "other",
+        };
+        crate::stats::media_child_exit(task, outcome);
+        match reply? {
             ChildReply::Ok(value) => Ok(value),
             ChildReply::Err(e) => Err(MediaFailure::Media(e)),
         }

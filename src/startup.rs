@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// `--metrics-bind`: `GET /metrics` on an address of its own.
+    metrics: Option<(TcpListener, axum::Router)>,
     shutdown_timeout: Duration,
     stop_jobs: CancellationToken,
     workers: Vec<tokio::task::JoinHandle<()>>,
@@ -71,6 +73,14 @@ impl Application {
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("binding {}", config.bind))?;
+        let metrics_listener = match config.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} (--metrics-bind)"))?,
+            ),
+            None => None,
+        };
         let listen_url = listen_url(listener.local_addr()?)?;
         match &config.public_url {
             Some(url) => tracing::info!(%url, "absolute URLs start with --public-url"),
@@ -98,7 +108,9 @@ impl Application {
             listen_url,
         });
         let stop_jobs = CancellationToken::new();
+        crate::stats::recorder();
         let mut workers = jobs::start_workers(&app, &stop_jobs);
+        workers.push(crate::stats::spawn_upkeep(stop_jobs.clone()));
         if app.storage.keeps_working_copies() {
             workers.push(trim_working_copies(&app, stop_jobs.clone()));
             workers.push(abort_stale_multipart_uploads(
@@ -106,9 +118,12 @@ impl Application {
                 app.clone(),
             ));
         }
+        let metrics =
+            metrics_listener.map(|listener| (listener, http::metrics_router(app.clone())));
         Ok(Self {
             listener,
             router: http::router(app),
+            metrics,
             shutdown_timeout,
             stop_jobs,
             workers,
@@ -119,12 +134,30 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Where `GET /metrics` is served when it has an address of its own.
+    pub fn metrics_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.metrics
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr())
+            .transpose()
+    }
+
     /// Serves until SIGTERM or Ctrl-C, then stops accepting and lets in-flight
     /// requests finish for up to the shutdown timeout. Requests still running
     /// then are dropped, and their temporary files with them.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let stopping = tokio_util::sync::CancellationToken::new();
         let signal = stopping.clone();
+        if let Some((listener, router)) = self.metrics {
+            let stopped = stopping.clone();
+            tokio::spawn(async move {
+                let scrapes = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stopped.cancelled().await });
+                if let Err(e) = scrapes.await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: no new connections, waiting for requests in flight");

@@ -44,19 +44,20 @@ impl Work {
         }
     }
 
+    /// Every kind of work.
+    pub const ALL: [Self; 7] = [
+        Self::Probe,
+        Self::Fetch,
+        Self::Thumbnail,
+        Self::Hls,
+        Self::Purge,
+        Self::Assemble,
+        Self::ExpireUpload,
+    ];
+
     /// The work a job kind stands for; None for a kind this version does not know.
     pub fn from_kind(kind: &str) -> Option<Self> {
-        [
-            Self::Probe,
-            Self::Fetch,
-            Self::Thumbnail,
-            Self::Hls,
-            Self::Purge,
-            Self::Assemble,
-            Self::ExpireUpload,
-        ]
-        .into_iter()
-        .find(|work| work.kind() == kind)
+        Self::ALL.into_iter().find(|work| work.kind() == kind)
     }
 
     pub fn for_step(step: Step) -> Self {

@@ -91,12 +91,14 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        crate::stats::error(crate::stats::ErrorSource::Database);
         Self::Internal(anyhow::Error::new(e).context("database"))
     }
 }
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
+        crate::stats::error(crate::stats::ErrorSource::Storage);
         Self::Internal(anyhow::Error::new(e).context("file system"))
     }
 }

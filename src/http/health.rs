@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::AppState;
+use crate::stats;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,6 +39,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
     })
     .await;
     let storage = check(state.storage.check_ready()).await;
+    if database.is_err() {
+        stats::error(stats::ErrorSource::Database);
+    }
+    if storage.is_err() {
+        stats::error(stats::ErrorSource::Storage);
+    }
     let checks = json!({
         "database": database.as_ref().err().map_or("ok", String::as_str),
         "storage": storage.as_ref().err().map_or("ok", String::as_str),

@@ -8,6 +8,7 @@ mod health;
 mod indexed_filter;
 mod indexes;
 mod media;
+mod metrics;
 mod multipart;
 mod paging;
 mod public_base;
@@ -34,14 +35,22 @@ pub fn router(state: AppState) -> Router {
     } else {
         resources(&state)
     };
+    // Beside the API unless it has an address of its own (`metrics_router`).
+    let scrape = if state.config.metrics_bind.is_none() {
+        metrics::router()
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(resources)
         .merge(health::router())
+        .merge(scrape)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(
             error::add_request_id_to_internal_errors,
         ))
+        .layer(middleware::from_fn(metrics::count_requests))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
@@ -70,6 +79,14 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// `GET /metrics` alone, for `--metrics-bind`: an address operators may keep
+/// off the public network.
+pub fn metrics_router(state: AppState) -> Router {
+    metrics::router()
+        .fallback(route_not_found)
         .with_state(state)
 }
 

@@ -2,6 +2,7 @@
 //! `upload_file` helpers drive (shapes in shared/API.md), and the signed
 //! chunk URLs they PUT to (`/uploads/...`, no API key, like /media).
 
+use crate::stats::{UploadInFlight, UploadMethod};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -273,7 +274,13 @@ async fn store_signed_chunk(
             ),
             crate::signing::Denied::BadSignature => denied(),
         })?;
-    multipart::store_chunk(state, upload_id, index, body)
+    let _in_flight = UploadInFlight::start(UploadMethod::Multipart);
+    let counted = futures_util::StreamExt::inspect(body, |frame| {
+        if let Ok(bytes) = frame {
+            UploadMethod::Multipart.received(bytes.len());
+        }
+    });
+    multipart::store_chunk(state, upload_id, index, counted)
         .await
         .map_err(|e| session_error(e, upload_id))
 }

@@ -155,6 +155,7 @@ pub async fn limit_creates(
             response
         }
         Decision::Limited { retry_after } => {
+            crate::stats::rate_limited();
             let seconds = whole_seconds(retry_after);
             let mut response = ApiError::TooManyRequests {
                 retry_after_secs: seconds,

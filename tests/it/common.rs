@@ -28,6 +28,8 @@ pub struct TestApp {
     /// its files are removed (fields drop in order).
     child: Option<Child>,
     pub data_dir: TempDir,
+    /// What the server printed on stdout before `listening on`.
+    pub said: Vec<String>,
 }
 
 impl TestApp {
@@ -90,18 +92,23 @@ impl TestApp {
         let mut child = command.spawn().expect("start assetd");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("assetd did not start within 30 s")
-            .expect("read stdout")
-            .expect("assetd exited before listening");
-        let base = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            // Bound to all interfaces, the server is called on loopback.
-            .replace("0.0.0.0", "127.0.0.1");
+        // The lines before `listening on` (such as `metrics on ...`) are kept.
+        let mut said = Vec::new();
+        let base = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("assetd did not start within 30 s")
+                .expect("read stdout")
+                .expect("assetd exited before listening");
+            match line.strip_prefix("listening on ") {
+                // Bound to all interfaces, the server is called on loopback.
+                Some(base) => break base.replace("0.0.0.0", "127.0.0.1"),
+                None => said.push(line),
+            }
+        };
         Self {
             base,
+            said,
             key,
             client: reqwest::Client::new(),
             data_dir,

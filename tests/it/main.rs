@@ -17,6 +17,7 @@ mod indexes;
 mod list_at_scale;
 mod media_matrix;
 mod media_steps;
+mod metrics;
 mod multipart;
 mod nodes;
 mod openapi;

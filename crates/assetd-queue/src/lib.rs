@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use worker::{spawn_workers, Handler, Outcome, WorkerOptions};
+pub use worker::{spawn_workers, Handler, Outcome, WorkerOptions, JOB_DURATION_METRIC};
 
 /// The SQL engine under a pool, told by its URL's scheme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -391,6 +391,14 @@ impl Queue {
         .bind(resource)
         .fetch_all(&self.pool)
         .await
+    }
+
+    /// How many jobs there are of each kind in each state (done jobs are
+    /// deleted): `(kind, state, count)`, from the claim index alone.
+    pub async fn counts(&self) -> sqlx::Result<Vec<(String, String, i64)>> {
+        sqlx::query_as("SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state")
+            .fetch_all(&self.pool)
+            .await
     }
 
     /// Every job that is not done (queued, running or failed), oldest first.

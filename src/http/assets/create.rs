@@ -2,6 +2,7 @@
 //! come (the file streams through the storage writer), validated into a
 //! request for `assets::ingest` or `assets::ingest_url`.
 
+use crate::stats::{UploadInFlight, UploadMethod};
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
@@ -212,8 +213,10 @@ async fn read_form(state: &AppState, mut multipart: Multipart) -> Result<CreateF
 
 async fn receive_file(state: &AppState, mut field: Field<'_>) -> Result<FilePart, ApiError> {
     let name_hint = field.file_name().map(str::to_owned);
+    let _in_flight = UploadInFlight::start(UploadMethod::Direct);
     let mut writer = state.storage.begin_upload().await?;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        UploadMethod::Direct.received(chunk.len());
         match writer.write(chunk).await {
             Ok(()) => {}
             Err(UploadError::TooLarge { limit }) => {
