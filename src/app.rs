@@ -31,5 +31,13 @@ pub struct App {
     pub listen_url: url::Url,
 }
 
+impl App {
+    /// The base of the absolute URLs in what is not an answer to a request
+    /// (webhook events): `--public-url`, else this server's own address.
+    pub fn public_base(&self) -> &url::Url {
+        self.config.public_url.as_ref().unwrap_or(&self.listen_url)
+    }
+}
+
 /// What axum's `State` and the job handlers hold.
 pub type AppState = Arc<App>;

@@ -33,6 +33,9 @@ pub enum Command {
     /// Look at and retry background jobs (works while the server runs on the same data dir).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Manage an account's webhook endpoints (works while the server runs on the same data dir).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Check that the rows and the stored files agree; `--repair` makes them
     /// agree. Safe while servers run: what changed within the hour is left alone.
     Fsck {
@@ -222,6 +225,10 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_KEY_CACHE_SECS", default_value_t = 10)]
     pub key_cache_secs: u64,
 
+    /// Webhook deliveries running at once on this node (0 leaves them to other nodes).
+    #[arg(long, env = "ASSETD_WEBHOOK_WORKERS", default_value_t = 4)]
+    pub webhook_workers: usize,
+
     /// Probes of large files running at once.
     #[arg(long, env = "ASSETD_PROBE_WORKERS", default_value_t = 1)]
     pub probe_workers: usize,
@@ -402,6 +409,40 @@ pub enum KeysCommand {
     /// Revoke a key by its id (from `keys list`) or by the key itself.
     Revoke {
         key: String,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Add an endpoint; prints its id, then its signing secret (shown only now).
+    Add {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        url: String,
+        /// Event types, comma-separated; all when not given.
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+        /// Allow an endpoint on a loopback, private, link-local or multicast address.
+        #[arg(long, env = "ASSETD_ALLOW_PRIVATE_URLS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        allow_private_urls: bool,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+    /// List an account's endpoints: id, URL, events, created.
+    List {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        data_dir: DataDir,
+    },
+    /// Remove an endpoint by its id.
+    Remove {
+        id: String,
+        #[arg(long)]
+        account: String,
         #[command(flatten)]
         data_dir: DataDir,
     },

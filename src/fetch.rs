@@ -101,6 +101,30 @@ impl UrlFetcher {
     }
 
     /// Parses and checks a URL the client sent, before anything is fetched.
+    /// POSTs a JSON `body` to `raw_url` with the same guard as downloads (no
+    /// private address unless allowed, checked for every address a name
+    /// resolves to), no redirect followed, within `timeout`: the answer's status.
+    pub async fn post_json(
+        &self,
+        raw_url: &str,
+        body: String,
+        headers: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<u16, FetchError> {
+        let url = self.parse(raw_url)?;
+        let mut request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .timeout(timeout)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.map_err(classify)?;
+        Ok(response.status().as_u16())
+    }
+
     pub fn parse(&self, raw: &str) -> Result<Url, FetchError> {
         let url = Url::parse(raw.trim())
             .map_err(|e| FetchError::InvalidUrl(format!("it is not a valid URL ({e})")))?;

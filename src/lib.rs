@@ -16,3 +16,4 @@ pub mod startup;
 pub mod stats;
 pub mod storage;
 pub mod telemetry;
+pub mod webhooks;

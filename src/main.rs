@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use assetd::config::{Cli, Command, LogFormat, ServeConfig};
-use assetd::{db, fsck, jobs, keys, startup, telemetry};
+use assetd::{db, fsck, jobs, keys, startup, telemetry, webhooks};
 use clap::Parser;
 
 /// mimalloc rather than glibc's malloc: a request allocates and frees many
@@ -45,6 +45,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(config) => serve(*config).await,
         Command::Keys(command) => keys::run(command).await,
         Command::Jobs(command) => jobs::cli::run(command).await,
+        Command::Webhooks(command) => webhooks::run(command).await,
         Command::Fsck { repair, data_dir } => fsck::run(&data_dir, repair).await,
         Command::Migrate(data_dir) => {
             db::open(&data_dir).await?;

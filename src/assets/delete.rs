@@ -39,6 +39,9 @@ pub async fn delete(
     if force {
         db::indexes::delete_references(&mut tx, account, id).await?;
     }
+    // The asset as it was, for its event: rolled back with the rest when the
+    // delete is refused.
+    super::events::record_asset(app, &mut tx, super::EventType::AssetDeleted, id).await?;
     if !db::assets::delete(&mut tx, account, id).await? {
         tx.rollback().await?;
         if db::assets::find(pool, account, id).await?.is_none() {

@@ -4,12 +4,13 @@
 //! each, so that rules such as "no row without its file, no file without its
 //! row" live in one place.
 
+use super::events::{self, EventType};
 use assetd_media::{MediaErrorKind, MediaKind, Probe, Sniffed};
 
 use super::plan::{work_for, Work};
 use super::technical::technical_metadata;
-use crate::app::App;
-use crate::db::{self, assets::AssetRecord, assets::NewAsset, Pool};
+use crate::app::{App, AppState};
+use crate::db::{self, assets::AssetRecord, assets::NewAsset};
 use crate::domain::{
     AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Step, StepStatus,
     UserMetadata,
@@ -93,7 +94,7 @@ fn requested_steps(request: &NewAssetRequest, kind: AssetKind) -> Vec<Step> {
 /// enough (else a probe job does it), moves it into place and inserts its row
 /// with the jobs it needs. On any error the upload is dropped, which deletes it.
 pub async fn ingest(
-    app: &App,
+    app: &AppState,
     request: NewAssetRequest,
     upload: Upload,
 ) -> Result<AssetRecord, IngestError> {
@@ -123,13 +124,10 @@ pub async fn ingest(
     // Moving the file into place and inserting its row run in their own task, so
     // that they finish together even if the client goes away now; the folder
     // guard removes the folder only when the insert failed.
-    let storage = app.storage.clone();
-    let pool = app.pool.clone();
-    let queue = app.queue.clone();
-    let max_attempts = app.config.job_max_attempts;
+    let app = app.clone();
     let finalize = tokio::spawn(async move {
-        let stored = storage.store(upload).await?;
-        let inserted = insert_with_jobs(&pool, &queue, &request, &row, max_attempts).await?;
+        let stored = app.storage.store(upload).await?;
+        let inserted = insert_with_jobs(&app, &request, &row).await?;
         stored.keep();
         Ok::<_, anyhow::Error>(inserted)
     });
@@ -178,7 +176,7 @@ fn sync_probe_failed(failure: MediaFailure) -> Result<Option<Verdict>, IngestErr
 /// upload; otherwise only its first bytes are read here (to refuse what is
 /// not media at once) and a fetch job downloads it.
 pub async fn ingest_url(
-    app: &App,
+    app: &AppState,
     request: NewAssetRequest,
     mut download: Download,
 ) -> Result<AssetRecord, IngestError> {
@@ -214,14 +212,7 @@ async fn ingest_remote(
         assetd_media::sniff(head).ok_or_else(|| IngestError::Unsupported(NOT_MEDIA.into()))?;
     let mut row = Row::new(&request, AssetId::new(), sniffed, None, 0, String::new());
     row.first = Work::Fetch;
-    Ok(insert_with_jobs(
-        &app.pool,
-        &app.queue,
-        &request,
-        &row,
-        app.config.job_max_attempts,
-    )
-    .await?)
+    Ok(insert_with_jobs(app, &request, &row).await?)
 }
 
 /// A new row's values, decided before anything is written.
@@ -300,13 +291,13 @@ impl Row {
 /// Inserts the row and its jobs in one transaction: both exist, or neither.
 /// Returns the row as committed, read before the workers are woken, so that
 /// the answer shows the state the asset was created in.
+/// An asset made `ready` or `failed` at once records its event with it.
 async fn insert_with_jobs(
-    pool: &Pool,
-    queue: &assetd_queue::Queue,
+    app: &App,
     request: &NewAssetRequest,
     row: &Row,
-    max_attempts: u32,
 ) -> anyhow::Result<AssetRecord> {
+    let (pool, queue, max_attempts) = (&app.pool, &app.queue, app.config.job_max_attempts);
     let new = NewAsset {
         id: row.id,
         account: request.account,
@@ -332,6 +323,9 @@ async fn insert_with_jobs(
         queue
             .enqueue(&mut tx, &work.job(row.id, max_attempts))
             .await?;
+    }
+    if let Some(event) = settled_event(row.status) {
+        events::record_asset(app, &mut tx, event, row.id).await?;
     }
     let inserted = db::assets::find(&mut *tx, request.account, row.id)
         .await?
@@ -360,6 +354,11 @@ pub async fn finish_processing(app: &App, id: AssetId, verdict: &Verdict) -> any
     let Some(steps) = requested else {
         return Ok(false);
     };
+    let event = match verdict {
+        Verdict::Ready { .. } => EventType::AssetReady,
+        Verdict::Failed(_) => EventType::AssetFailed,
+    };
+    events::record_asset(app, &mut tx, event, id).await?;
     for step in steps {
         app.queue
             .enqueue(
@@ -371,6 +370,15 @@ pub async fn finish_processing(app: &App, id: AssetId, verdict: &Verdict) -> any
     tx.commit().await?;
     app.queue.wake();
     Ok(true)
+}
+
+/// The event of an asset reaching `status`; None while it is processing.
+fn settled_event(status: AssetStatus) -> Option<EventType> {
+    match status {
+        AssetStatus::Processing => None,
+        AssetStatus::Ready => Some(EventType::AssetReady),
+        AssetStatus::Failed => Some(EventType::AssetFailed),
+    }
 }
 
 fn asset_kind(kind: MediaKind) -> AssetKind {

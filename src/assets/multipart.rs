@@ -289,6 +289,8 @@ pub async fn report_chunks(
         if db::multipart::close(&mut tx, upload_id, "completed").await? {
             let assemble = Work::Assemble.job(asset, app.config.job_max_attempts);
             app.queue.enqueue(&mut tx, &assemble).await?;
+            super::events::record_asset(app, &mut tx, super::EventType::MultipartCompleted, asset)
+                .await?;
         }
         tx.commit().await?;
         app.queue.wake();
@@ -348,10 +350,12 @@ pub async fn expire(app: &App, asset: AssetId) -> anyhow::Result<bool> {
     let Some(session) = db::multipart::find_by_asset(&app.pool, asset).await? else {
         return Ok(false);
     };
-    let mut conn = app.pool.acquire().await?;
-    if !db::multipart::close(&mut conn, &session.id, "expired").await? {
+    let mut tx = app.pool.begin().await?;
+    if !db::multipart::close(&mut tx, &session.id, "expired").await? {
         return Ok(false);
     }
+    super::events::record_asset(app, &mut tx, super::EventType::MultipartExpired, asset).await?;
+    tx.commit().await?;
     app.storage.discard_multipart(&target_of(&session)?).await?;
     Ok(true)
 }

@@ -87,6 +87,52 @@ impl Work {
     }
 }
 
+/// The kind of the jobs that deliver webhook events: not asset work (a
+/// delete must not cancel the delivery of its own event).
+pub const DELIVERY_KIND: &str = "webhook";
+
+/// How long a delivery is tried: at least a day.
+const DELIVERY_SPAN: Duration = Duration::from_secs(24 * 3600);
+
+/// One event for one endpoint.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Delivery {
+    pub event_id: String,
+    pub webhook_id: String,
+}
+
+/// The job that delivers an event to an endpoint, with enough attempts that
+/// the queue's backoff (doubling from its first delay up to its cap) spans
+/// [`DELIVERY_SPAN`].
+pub fn delivery_job(event: &str, webhook: &str, policy: &assetd_queue::RetryPolicy) -> NewJob {
+    let mut attempts = 1u32;
+    let (mut delay, mut spanned) = (
+        policy.min_delay.max(Duration::from_millis(1)),
+        Duration::ZERO,
+    );
+    while spanned < DELIVERY_SPAN {
+        spanned += delay;
+        delay = (delay * 2).min(policy.max_delay.max(policy.min_delay));
+        attempts += 1;
+    }
+    NewJob {
+        kind: DELIVERY_KIND.to_string(),
+        payload: serde_json::to_string(&Delivery {
+            event_id: event.to_string(),
+            webhook_id: webhook.to_string(),
+        })
+        .expect("a payload always serialises"),
+        resource: Some(format!("webhook:{event}")),
+        max_attempts: attempts,
+        delay: Duration::ZERO,
+    }
+}
+
+/// The delivery a claimed job is for; None for a payload this version cannot read.
+pub fn delivery_of(job: &Job) -> Option<Delivery> {
+    serde_json::from_str(&job.payload).ok()
+}
+
 /// Every job is about one asset.
 #[derive(Debug, Serialize, Deserialize)]
 struct AssetPayload {
@@ -113,6 +159,34 @@ pub fn work_for(status: AssetStatus, first: Work, steps: &[Step]) -> Vec<Work> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_is_tried_for_at_least_a_day_and_names_its_event() {
+        let policy = assetd_queue::RetryPolicy {
+            min_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(600),
+        };
+        let job = delivery_job("evt_1", "wh_1", &policy);
+        let spanned: Duration = (1..job.max_attempts)
+            .map(|attempt| {
+                (policy.min_delay * 2u32.saturating_pow(attempt - 1)).min(policy.max_delay)
+            })
+            .sum();
+        assert!(
+            spanned >= DELIVERY_SPAN,
+            "{spanned:?} over {} attempts",
+            job.max_attempts
+        );
+        assert!(job.max_attempts < 200, "{}", job.max_attempts);
+        assert_eq!(job.kind, DELIVERY_KIND);
+        // Not the asset's resource: deleting the asset must not cancel its event.
+        assert_eq!(job.resource.as_deref(), Some("webhook:evt_1"));
+        let delivery: Delivery = serde_json::from_str(&job.payload).unwrap();
+        assert_eq!(
+            (delivery.event_id.as_str(), delivery.webhook_id.as_str()),
+            ("evt_1", "wh_1")
+        );
+    }
 
     #[test]
     fn jobs_carry_their_asset() {

@@ -16,6 +16,16 @@ pub async fn account_for_key_hash(pool: &Pool, key_hash: &str) -> sqlx::Result<O
     Ok(row.and_then(|(id,)| AccountId::parse(&id).ok()))
 }
 
+/// The account with this name, if there is one.
+pub async fn find_account(pool: &Pool, name: &str) -> sqlx::Result<Option<AccountId>> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT id FROM accounts WHERE name = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|(id,)| AccountId::parse(&id).map_err(|e| sqlx::Error::Decode(e.into())))
+        .transpose()
+}
+
 /// The account with this name, created if it does not exist.
 pub async fn ensure_account(pool: &Pool, name: &str) -> sqlx::Result<AccountId> {
     sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")

@@ -15,6 +15,7 @@ pub mod multipart;
 pub mod rate_limits;
 pub mod settings;
 mod statement;
+pub mod webhooks;
 
 use anyhow::Context;
 use sqlx::any::AnyPoolOptions;

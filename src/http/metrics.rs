@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::AppState;
-use crate::assets::Work;
+use crate::assets::{Work, DELIVERY_KIND};
 use crate::stats;
 
 pub fn router() -> Router<AppState> {
@@ -21,7 +21,11 @@ pub fn router() -> Router<AppState> {
 
 async fn scrape(State(state): State<AppState>) -> Response {
     match state.queue.counts().await {
-        Ok(counts) => stats::set_jobs(&Work::ALL.map(Work::kind), &counts),
+        Ok(counts) => {
+            let mut kinds = Work::ALL.map(Work::kind).to_vec();
+            kinds.push(DELIVERY_KIND);
+            stats::set_jobs(&kinds, &counts);
+        }
         // The rest is still worth scraping; the error is counted.
         Err(e) => {
             stats::error(stats::ErrorSource::Database);

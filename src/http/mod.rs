@@ -13,6 +13,7 @@ mod multipart;
 mod paging;
 mod public_base;
 mod rate_limit;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -100,7 +101,8 @@ fn resources(state: &AppState) -> Router<AppState> {
     );
     let api = assets::router(state, limiter)
         .merge(indexes::router())
-        .merge(multipart::router());
+        .merge(multipart::router())
+        .merge(webhooks::router());
     // Closed to browsers unless origins are configured: without a CORS layer a
     // preflight gets the usual 405 and no page on another origin may read a response.
     let api = match api_cors(&state.config.cors_origins) {

@@ -6,7 +6,7 @@ use assetd_queue::Outcome;
 
 use super::retry_on_error;
 use crate::app::App;
-use crate::db;
+use crate::assets::events;
 use crate::domain::{AssetId, Step, StepStatus};
 use crate::storage::AssetFile;
 
@@ -15,7 +15,7 @@ pub(super) async fn run(app: &App, asset: AssetId, step: Step) -> Outcome {
 }
 
 async fn make_and_publish(app: &App, asset: AssetId, step: Step) -> anyhow::Result<Outcome> {
-    if !db::assets::set_step(&app.pool, asset, step, StepStatus::Processing, None).await? {
+    if !events::set_step(app, asset, step, StepStatus::Processing, None).await? {
         return Ok(Outcome::Done); // the asset was deleted
     }
     let output = AssetFile::of_step(step);
@@ -33,7 +33,7 @@ async fn make_and_publish(app: &App, asset: AssetId, step: Step) -> anyhow::Resu
         return Ok(failure.into());
     }
     app.storage.publish(partial).await?;
-    if !db::assets::set_step(&app.pool, asset, step, StepStatus::Ready, None).await? {
+    if !events::set_step(app, asset, step, StepStatus::Ready, None).await? {
         // Deleted while the work ran: leave nothing behind.
         app.storage.remove_output(asset, &output).await?;
     }
@@ -41,9 +41,7 @@ async fn make_and_publish(app: &App, asset: AssetId, step: Step) -> anyhow::Resu
 }
 
 pub(super) async fn failed(app: &App, asset: AssetId, step: Step, error: &str) {
-    if let Err(e) =
-        db::assets::set_step(&app.pool, asset, step, StepStatus::Error, Some(error)).await
-    {
+    if let Err(e) = events::set_step(app, asset, step, StepStatus::Error, Some(error)).await {
         tracing::error!(%asset, error = %e, "could not record a failed step");
     }
 }

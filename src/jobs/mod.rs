@@ -12,6 +12,7 @@ mod media_step;
 mod probe;
 mod purge;
 mod thumbnail;
+mod webhook;
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -56,6 +57,11 @@ pub fn start_workers(app: &AppState, stop: &CancellationToken) -> Vec<JoinHandle
     workers.register::<purge::Purge>();
     workers.register::<assemble::Assemble>();
     workers.register::<expire_upload::ExpireUpload>();
+    workers.spawn(
+        crate::assets::DELIVERY_KIND,
+        app.config.webhook_workers,
+        webhook::Deliver { app: app.clone() },
+    );
     // On PostgreSQL, jobs queued by other nodes wake this node's idle workers
     // at once instead of at their next poll.
     if !workers.started.is_empty() {
@@ -74,27 +80,32 @@ struct Workers<'a> {
 
 impl Workers<'_> {
     fn register<J: AssetJob>(&mut self) {
-        let config = &self.app.config;
-        let concurrency = J::concurrency(config);
+        let concurrency = J::concurrency(&self.app.config);
+        let handler = Runner::<J> {
+            app: self.app.clone(),
+            job: PhantomData,
+        };
+        self.spawn(J::WORK.kind(), concurrency, handler);
+    }
+
+    /// Starts up to `concurrency` workers of `kind` (none for 0).
+    fn spawn(&mut self, kind: &str, concurrency: usize, handler: impl Handler) {
         if concurrency == 0 {
             return;
         }
+        let config = &self.app.config;
         let options = WorkerOptions {
-            kind: J::WORK.kind().to_string(),
+            kind: kind.to_string(),
             concurrency,
             lease: config.job_lease(),
             poll_interval: config.job_poll_interval(),
             owner: self.owner.clone(),
             max_interruptions: config.job_max_interruptions,
         };
-        let handler = std::sync::Arc::new(Runner::<J> {
-            app: self.app.clone(),
-            job: PhantomData,
-        });
         self.started.push(spawn_workers(
             self.app.queue.clone(),
             options,
-            handler,
+            std::sync::Arc::new(handler),
             self.stop.clone(),
         ));
     }

@@ -31,3 +31,4 @@ mod signing_secret;
 mod test_s3;
 mod url_ingest;
 mod user_metadata;
+mod webhooks;

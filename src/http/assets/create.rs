@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use super::parse_bool;
-use super::view::AssetView;
+use crate::assets::AssetView;
 use crate::assets::{self, IngestError, NewAssetRequest};
 use crate::domain::{AccountId, AssetMethod, Filename, UserMetadata};
 use crate::fetch::FetchError;

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::view::AssetView;
+use crate::assets::AssetView;
 use crate::db::assets::ListFilter;
 use crate::domain::{AssetId, AssetKind, Filename};
 use crate::http::auth::Account;

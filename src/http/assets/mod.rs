@@ -5,7 +5,6 @@
 mod create;
 mod list;
 mod user_metadata;
-mod view;
 
 use std::sync::Arc;
 
@@ -21,10 +20,10 @@ use super::extractors::{Json, Path, Query};
 use super::public_base::PublicBase;
 use super::rate_limit::CreateLimiter;
 use super::AppState;
+use crate::assets::AssetView;
 use crate::assets::{self, Deleted};
 use crate::domain::AssetId;
 pub(super) use user_metadata::{metadata_error, MetadataBody};
-use view::AssetView;
 
 /// `limiter` is None when uploads are not rate-limited.
 pub fn router(state: &AppState, limiter: Option<CreateLimiter>) -> Router<AppState> {

@@ -9,7 +9,7 @@ use crate::domain::{AssetMethod, AssetStatus, StepStatus, Timestamp};
 use crate::signing::{now_secs, UrlSigner};
 
 #[derive(Serialize)]
-pub(super) struct AssetView {
+pub struct AssetView {
     #[serde(rename = "_id")]
     id: String,
     method: AssetMethod,
@@ -59,7 +59,7 @@ struct ErrorView {
 impl AssetView {
     /// The wire form of an asset. Media URLs are signed afresh on every read,
     /// which is what renews their expiry; they start with `base`.
-    pub(super) fn new(a: AssetRecord, signer: &UrlSigner, base: &Url) -> Self {
+    pub fn new(a: AssetRecord, signer: &UrlSigner, base: &Url) -> Self {
         // Stored as JSON text and sent as it is: checked, not rebuilt.
         let json = |text: Option<String>| text.and_then(|t| RawValue::from_string(t).ok());
         let ready = |status: Option<StepStatus>| status == Some(StepStatus::Ready);

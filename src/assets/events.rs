@@ -1,0 +1,185 @@
+//! Webhook events, as an outbox: an event is written in the transaction of
+//! the change it reports, with one delivery job per endpoint that takes it,
+//! so that a status never changes without its event, even across a crash.
+//! The body's `data` is the asset as `GET /assets/{id}` showed it at that
+//! moment (a deleted asset can no longer be read).
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::view::AssetView;
+use crate::app::App;
+use crate::db::{self, Connection};
+use crate::domain::{AssetId, Step, StepStatus};
+
+/// What an event reports (the platform's notification `type`s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum EventType {
+    #[serde(rename = "asset.ready")]
+    AssetReady,
+    #[serde(rename = "asset.failed")]
+    AssetFailed,
+    #[serde(rename = "asset.deleted")]
+    AssetDeleted,
+    #[serde(rename = "asset.hls.ready")]
+    HlsReady,
+    #[serde(rename = "asset.hls.error")]
+    HlsError,
+    #[serde(rename = "asset.thumbnail.ready")]
+    ThumbnailReady,
+    #[serde(rename = "asset.thumbnail.error")]
+    ThumbnailError,
+    #[serde(rename = "multipart_upload.completed")]
+    MultipartCompleted,
+    #[serde(rename = "multipart_upload.expired")]
+    MultipartExpired,
+}
+
+impl EventType {
+    pub const ALL: [Self; 9] = [
+        Self::AssetReady,
+        Self::AssetFailed,
+        Self::AssetDeleted,
+        Self::HlsReady,
+        Self::HlsError,
+        Self::ThumbnailReady,
+        Self::ThumbnailError,
+        Self::MultipartCompleted,
+        Self::MultipartExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AssetReady => "asset.ready",
+            Self::AssetFailed => "asset.failed",
+            Self::AssetDeleted => "asset.deleted",
+            Self::HlsReady => "asset.hls.ready",
+            Self::HlsError => "asset.hls.error",
+            Self::ThumbnailReady => "asset.thumbnail.ready",
+            Self::ThumbnailError => "asset.thumbnail.error",
+            Self::MultipartCompleted => "multipart_upload.completed",
+            Self::MultipartExpired => "multipart_upload.expired",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|event| event.as_str() == raw)
+    }
+
+    /// The event of a step reaching `status`; None for the statuses on the way.
+    pub fn of_step(step: Step, status: StepStatus) -> Option<Self> {
+        match (step, status) {
+            (Step::Hls, StepStatus::Ready) => Some(Self::HlsReady),
+            (Step::Hls, StepStatus::Error) => Some(Self::HlsError),
+            (Step::Thumbnail, StepStatus::Ready) => Some(Self::ThumbnailReady),
+            (Step::Thumbnail, StepStatus::Error) => Some(Self::ThumbnailError),
+            _ => None,
+        }
+    }
+}
+
+/// Sets a step's status and, when the step ends (`ready` or `error`), records
+/// its event, in one transaction. False when the asset is gone.
+pub async fn set_step(
+    app: &App,
+    id: AssetId,
+    step: Step,
+    status: StepStatus,
+    error: Option<&str>,
+) -> anyhow::Result<bool> {
+    let mut tx = app.pool.begin().await?;
+    if !db::assets::set_step(&mut *tx, id, step, status, error).await? {
+        return Ok(false);
+    }
+    if let Some(event) = EventType::of_step(step, status) {
+        record_asset(app, &mut tx, event, id).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Records `event` about asset `id`, as the asset is now in the caller's
+/// transaction. Nothing when the asset is gone.
+pub async fn record_asset(
+    app: &App,
+    conn: &mut Connection,
+    event: EventType,
+    id: AssetId,
+) -> anyhow::Result<()> {
+    let Some((account, asset)) = db::assets::find_with_account(&mut *conn, id).await? else {
+        return Ok(());
+    };
+    let view = AssetView::new(asset, &app.signer, app.public_base());
+    let data = serde_json::to_string(&view).context("writing an event's asset")?;
+    record(app, conn, &account, event, data).await
+}
+
+/// Records `event` with `data` (JSON text) for every endpoint of `account`
+/// that takes it, in the caller's transaction: the event row and a delivery
+/// job for each. An account without such endpoints gets no row.
+pub async fn record(
+    app: &App,
+    conn: &mut Connection,
+    account: &str,
+    event: EventType,
+    data: String,
+) -> anyhow::Result<()> {
+    let endpoints = db::webhooks::of_account(&mut *conn, account).await?;
+    let takers: Vec<_> = endpoints
+        .iter()
+        .filter(|endpoint| takes(&endpoint.events, event))
+        .collect();
+    if takers.is_empty() {
+        return Ok(());
+    }
+    let row = db::webhooks::EventRow {
+        id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        account_id: account.to_string(),
+        event_type: event.as_str().to_string(),
+        data,
+        created_at: db::now_millis(),
+    };
+    db::webhooks::insert_event(&mut *conn, &row).await?;
+    for endpoint in takers {
+        let job = super::plan::delivery_job(&row.id, &endpoint.id, &app.config.retry_policy());
+        app.queue.enqueue(&mut *conn, &job).await?;
+    }
+    Ok(())
+}
+
+/// Whether an endpoint's event list (JSON array text) holds `event`.
+fn takes(events: &str, event: EventType) -> bool {
+    serde_json::from_str::<Vec<String>>(events)
+        .map(|events| events.iter().any(|e| e == event.as_str()))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_round_trip_and_steps_map_to_their_events() {
+        for event in EventType::ALL {
+            assert_eq!(EventType::parse(event.as_str()), Some(event));
+            assert_eq!(
+                serde_json::to_value(event).unwrap(),
+                serde_json::json!(event.as_str())
+            );
+        }
+        assert_eq!(EventType::parse("asset.created"), None);
+        assert_eq!(
+            EventType::of_step(Step::Hls, StepStatus::Error),
+            Some(EventType::HlsError)
+        );
+        assert_eq!(
+            EventType::of_step(Step::Thumbnail, StepStatus::Processing),
+            None
+        );
+        assert!(takes(
+            r#"["asset.ready","asset.deleted"]"#,
+            EventType::AssetDeleted
+        ));
+        assert!(!takes(r#"["asset.ready"]"#, EventType::AssetFailed));
+    }
+}
