@@ -225,6 +225,12 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_KEY_CACHE_SECS", default_value_t = 10)]
     pub key_cache_secs: u64,
 
+    /// How long webhook events and their delivery records are kept, in days
+    /// (pruned at start-up and hourly). Keep it above the day a delivery is
+    /// retried for.
+    #[arg(long, env = "ASSETD_WEBHOOK_EVENT_DAYS", default_value_t = 7)]
+    pub webhook_event_days: u64,
+
     /// Webhook deliveries running at once on this node (0 leaves them to other nodes).
     #[arg(long, env = "ASSETD_WEBHOOK_WORKERS", default_value_t = 4)]
     pub webhook_workers: usize,

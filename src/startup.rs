@@ -111,6 +111,7 @@ impl Application {
         crate::stats::recorder();
         let mut workers = jobs::start_workers(&app, &stop_jobs);
         workers.push(crate::stats::spawn_upkeep(stop_jobs.clone()));
+        workers.push(prune_webhook_events(app.clone(), stop_jobs.clone()));
         if app.storage.keeps_working_copies() {
             workers.push(trim_working_copies(&app, stop_jobs.clone()));
             workers.push(abort_stale_multipart_uploads(
@@ -197,6 +198,27 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// Removes webhook events (and their delivery records) older than
+/// `--webhook-event-days`: at start-up, then hourly. Nodes doing it at once
+/// delete the same rows; that is harmless.
+fn prune_webhook_events(app: AppState, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let keep = Duration::from_secs(app.config.webhook_event_days * 24 * 3600);
+        loop {
+            let before = db::now_millis() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+            match db::webhooks::prune_events(&app.pool, before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "pruned old webhook events"),
+                Err(e) => tracing::warn!(error = %e, "could not prune old webhook events"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    })
 }
 
 /// With S3, keeps the data dir's working copies within `--scratch-max-bytes`,

@@ -21,6 +21,8 @@ CREATE TABLE webhook_events (
     created_at  BIGINT NOT NULL
 );
 CREATE INDEX webhook_events_by_account ON webhook_events (account_id, created_at);
+-- For pruning events past their keep (`--webhook-event-days`).
+CREATE INDEX webhook_events_by_time ON webhook_events (created_at);
 
 CREATE TABLE webhook_deliveries (
     id           BIGSERIAL PRIMARY KEY,

@@ -127,6 +127,25 @@ pub async fn find_event(pool: &Pool, id: &str) -> sqlx::Result<Option<EventRow>>
     .await
 }
 
+/// Removes events made before `before` (Unix ms) and, with them, their
+/// delivery records; in batches, so that no write waits long. The count.
+pub async fn prune_events(pool: &Pool, before: i64) -> sqlx::Result<u64> {
+    let mut removed = 0;
+    loop {
+        let done = sqlx::query(
+            "DELETE FROM webhook_events WHERE id IN
+               (SELECT id FROM webhook_events WHERE created_at < $1 ORDER BY created_at LIMIT 1000)",
+        )
+        .bind(before)
+        .execute(pool)
+        .await?;
+        removed += done.rows_affected();
+        if done.rows_affected() == 0 {
+            return Ok(removed);
+        }
+    }
+}
+
 /// One attempt to deliver an event to an endpoint.
 #[derive(Debug, Clone, FromRow)]
 pub struct DeliveryRow {

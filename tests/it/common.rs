@@ -862,3 +862,34 @@ pub async fn kill_and_restart(app: TestApp, env: &[(&str, &str)]) -> TestApp {
     assert_eq!(code, None, "killed by a signal");
     TestApp::restart(data_dir, key, env).await
 }
+
+/// Starts a multipart session for `file`, small enough to be one chunk
+/// (`clip.mp4`); the session's JSON.
+pub async fn one_chunk_session(app: &TestApp, file: &[u8]) -> Value {
+    let (status, session) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/assets/multipart-uploads",
+            serde_json::json!({"filename": "clip.mp4", "type": "video", "total_size": file.len()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    session
+}
+
+/// PUTs `file` as the one chunk of `session`, to its signed URL; its ETag, unquoted.
+pub async fn put_the_chunk(session: &Value, file: &[u8]) -> String {
+    let url = session["upload_urls"][0]["url"].as_str().unwrap();
+    let put = reqwest::Client::new()
+        .put(url)
+        .body(file.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    put.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .to_string()
+}

@@ -6,7 +6,9 @@ use reqwest::multipart::Form;
 use std::collections::HashMap;
 use tokio::io::AsyncWriteExt;
 
-use crate::common::{asset_with_thumbnail, begin_raw_upload, fixtures, TestApp};
+use crate::common::{
+    asset_with_thumbnail, begin_raw_upload, fixtures, one_chunk_session, put_the_chunk, TestApp,
+};
 use crate::origin;
 
 /// The samples of a scrape: `name{labels}` as written (labels in their
@@ -169,22 +171,8 @@ async fn bytes_are_counted_by_upload_method() {
     assert_eq!(status, 201, "{body}");
 
     // One chunk of a multipart upload, PUT to its signed URL.
-    let (status, session) = app
-        .send_json(
-            reqwest::Method::POST,
-            "/assets/multipart-uploads",
-            serde_json::json!({"filename": "clip.mp4", "type": "video", "total_size": file.len()}),
-        )
-        .await;
-    assert_eq!(status, 201, "{session}");
-    let url = session["upload_urls"][0]["url"].as_str().unwrap();
-    let put = reqwest::Client::new()
-        .put(url)
-        .body(file.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
+    let session = one_chunk_session(&app, &file).await;
+    put_the_chunk(&session, &file).await;
 
     let scrape = Scrape::of(&app.base).await;
     let bytes = |method: &str| {

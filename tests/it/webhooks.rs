@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::common::{
-    assert_error, asset_with_thumbnail, data_env, direct_form, fixtures, kill_and_restart, TestApp,
-    BIN, SHORT_LEASE,
+    assert_error, asset_with_thumbnail, data_env, direct_form, fixtures, kill_and_restart,
+    one_chunk_session, put_the_chunk, TestApp, BIN, SHORT_LEASE,
 };
 
 /// What the receiver answers each request, in turn; then 200.
@@ -409,19 +409,6 @@ async fn the_command_line_adds_lists_and_removes_endpoints() {
     assert_eq!(listed["data"], json!([]));
 }
 
-/// Creates a multipart session for `file` (one chunk); the session's JSON.
-async fn multipart_session(app: &TestApp, file: &[u8]) -> Value {
-    let (status, session) = app
-        .send_json(
-            Method::POST,
-            "/assets/multipart-uploads",
-            json!({"filename": "clip.mp4", "type": "video", "total_size": file.len()}),
-        )
-        .await;
-    assert_eq!(status, 201, "{session}");
-    session
-}
-
 #[tokio::test]
 async fn multipart_uploads_report_completion_and_expiry() {
     let receiver = Receiver::start(Vec::new()).await;
@@ -430,20 +417,8 @@ async fn multipart_uploads_report_completion_and_expiry() {
     let file = std::fs::read(fixtures().path("clip.mp4")).unwrap();
 
     // Completed: every chunk reported; then the assembled asset is ready.
-    let done = multipart_session(&app, &file).await;
-    let url = done["upload_urls"][0]["url"].as_str().unwrap();
-    let put = reqwest::Client::new()
-        .put(url)
-        .body(file.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
-    let etag = put.headers()["etag"]
-        .to_str()
-        .unwrap()
-        .trim_matches('"')
-        .to_string();
+    let done = one_chunk_session(&app, &file).await;
+    let etag = put_the_chunk(&done, &file).await;
     let upload = done["upload_id"].as_str().unwrap();
     let (status, reported) = app
         .send_json(
@@ -454,7 +429,7 @@ async fn multipart_uploads_report_completion_and_expiry() {
         .await;
     assert_eq!(status, 200, "{reported}");
     // Expired: a session left without its chunk.
-    let left = multipart_session(&app, &file).await;
+    let left = one_chunk_session(&app, &file).await;
 
     receiver.wait_for(4).await;
     let events = receiver.events(&secret);
@@ -477,4 +452,39 @@ async fn multipart_uploads_report_completion_and_expiry() {
         ["asset.failed", "multipart_upload.expired"],
         "{events:?}"
     );
+}
+
+#[tokio::test]
+async fn events_are_kept_for_the_configured_days_then_pruned() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let app = TestApp::spawn().await;
+    let (webhook, _) = register(&app, &receiver.url, Some(&["asset.ready"])).await;
+    let (status, _) = app.create(direct_form(&fixtures().path("frame.png"))).await;
+    assert_eq!(status, 201);
+    receiver.wait_for(1).await;
+    assert_eq!(delivery_count(&app, &webhook).await, 1);
+
+    // Kept across a restart with the default (7 days)...
+    let (_, data_dir, key) = app.stop().await;
+    let app = TestApp::restart(data_dir, key, &[]).await;
+    assert_eq!(delivery_count(&app, &webhook).await, 1);
+    // ...and gone at the start-up of a node told to keep none.
+    let (_, data_dir, key) = app.stop().await;
+    let app = TestApp::restart(data_dir, key, &[("ASSETD_WEBHOOK_EVENT_DAYS", "0")]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while delivery_count(&app, &webhook).await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the event was not pruned"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _) = app.get(&format!("/webhooks/{webhook}")).await;
+    assert_eq!(status, 200, "the endpoint itself stays");
+}
+
+async fn delivery_count(app: &TestApp, webhook: &str) -> usize {
+    let (status, deliveries) = app.get(&format!("/webhooks/{webhook}/deliveries")).await;
+    assert_eq!(status, 200, "{deliveries}");
+    deliveries["data"].as_array().unwrap().len()
 }
