@@ -10,7 +10,7 @@ use crate::assets::EventType;
 use crate::config::WebhooksCommand;
 use crate::db::{self, webhooks::WebhookRow, Pool};
 use crate::domain::AccountId;
-use crate::fetch::UrlFetcher;
+use crate::fetch::{FetchError, UrlFetcher};
 
 /// At most this many endpoints per account.
 pub const MAX_PER_ACCOUNT: usize = 20;
@@ -21,6 +21,9 @@ pub enum CreateError {
     Missing(&'static str),
     #[error("the {name} parameter is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// The URL's address is one the guard refuses (as for URL uploads).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -37,9 +40,13 @@ pub async fn create(
     let raw_url = url.ok_or(CreateError::Missing("url"))?;
     // The same guard as URL uploads: no private address unless allowed. A
     // name is resolved, and checked, again at every delivery.
-    let url = fetcher.parse(raw_url).map_err(|e| CreateError::Invalid {
-        name: "url",
-        reason: e.to_string(),
+    let url = fetcher.parse(raw_url).map_err(|e| match e {
+        FetchError::NotAllowed(message) => CreateError::NotAllowed(message),
+        other => CreateError::Invalid {
+            name: "url",
+            // The error says it in a sentence of its own; the reason is a clause.
+            reason: other.to_string().trim_end_matches('.').to_string(),
+        },
     })?;
     let events = match events {
         None => EventType::ALL.to_vec(),

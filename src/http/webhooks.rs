@@ -75,6 +75,7 @@ async fn create(
     .map_err(|e| match e {
         CreateError::Missing(name) => ApiError::ParameterNotProvided(name),
         CreateError::Invalid { name, reason } => ApiError::invalid(name, reason),
+        CreateError::NotAllowed(message) => ApiError::UrlNotAllowed(message),
         CreateError::Database(e) => e.into(),
     })?;
     let secret = row.secret.clone();

@@ -289,14 +289,8 @@ async fn bad_webhooks_are_refused_with_json_errors() {
     for (body, code) in [
         (json!({}), "parameter_not_provided"),
         (json!({"url": "not a url"}), "parameter_invalid"),
-        (
-            json!({"url": "ftp://example.com/hook"}),
-            "parameter_invalid",
-        ),
-        (
-            json!({"url": "http://127.0.0.1:9/hook"}),
-            "parameter_invalid",
-        ),
+        (json!({"url": "ftp://example.com/hook"}), "url_not_allowed"),
+        (json!({"url": "http://127.0.0.1:9/hook"}), "url_not_allowed"),
         (
             json!({"url": "https://example.com/hook", "events": []}),
             "parameter_invalid",
@@ -307,7 +301,8 @@ async fn bad_webhooks_are_refused_with_json_errors() {
         ),
     ] {
         let (status, answer) = app.send_json(Method::POST, "/webhooks", body.clone()).await;
-        assert_error(status, &answer, 400, code);
+        let message = assert_error(status, &answer, 400, code);
+        assert!(!message.contains(".."), "{message}");
     }
     let (status, listed) = app.get("/webhooks").await;
     assert_eq!(status, 200);
