@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::view::AssetView;
 use crate::app::App;
 use crate::db::{self, Connection};
-use crate::domain::{AssetId, Step, StepStatus};
+use crate::domain::{AccountId, AssetId, Step, StepStatus};
 
 /// What an event reports (the platform's notification `type`s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -99,42 +99,32 @@ pub async fn set_step(
 }
 
 /// Records `event` about asset `id`, as the asset is now in the caller's
-/// transaction. Nothing when the asset is gone.
+/// transaction: the event row and a delivery job for each endpoint of the
+/// asset's account that takes it. Most accounts have none: that costs one
+/// indexed query, and no row is written.
 pub async fn record_asset(
     app: &App,
     conn: &mut Connection,
     event: EventType,
     id: AssetId,
 ) -> anyhow::Result<()> {
-    let Some((account, asset)) = db::assets::find_with_account(&mut *conn, id).await? else {
-        return Ok(());
-    };
-    let view = AssetView::new(asset, &app.signer, app.public_base());
-    let data = serde_json::to_string(&view).context("writing an event's asset")?;
-    record(app, conn, &account, event, data).await
-}
-
-/// Records `event` with `data` (JSON text) for every endpoint of `account`
-/// that takes it, in the caller's transaction: the event row and a delivery
-/// job for each. An account without such endpoints gets no row.
-pub async fn record(
-    app: &App,
-    conn: &mut Connection,
-    account: &str,
-    event: EventType,
-    data: String,
-) -> anyhow::Result<()> {
-    let endpoints = db::webhooks::of_account(&mut *conn, account).await?;
+    let endpoints = db::webhooks::of_asset_account(&mut *conn, id).await?;
     let takers: Vec<_> = endpoints
         .iter()
         .filter(|endpoint| takes(&endpoint.events, event))
         .collect();
-    if takers.is_empty() {
+    let Some(first) = takers.first() else {
         return Ok(());
-    }
+    };
+    let account = first.account_id.clone();
+    let Some(asset) = db::assets::find(&mut *conn, parse_account(&account)?, id).await? else {
+        return Ok(());
+    };
+    let view = AssetView::new(asset, &app.signer, app.public_base());
+    let data = serde_json::to_string(&view).context("writing an event's asset")?;
     let row = db::webhooks::EventRow {
         id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
-        account_id: account.to_string(),
+        account_id: account,
         event_type: event.as_str().to_string(),
         data,
         created_at: db::now_millis(),
@@ -145,6 +135,10 @@ pub async fn record(
         app.queue.enqueue(&mut *conn, &job).await?;
     }
     Ok(())
+}
+
+fn parse_account(raw: &str) -> anyhow::Result<AccountId> {
+    AccountId::parse(raw).map_err(|_| anyhow::anyhow!("bad account id '{raw}'"))
 }
 
 /// Whether an endpoint's event list (JSON array text) holds `event`.

@@ -206,30 +206,6 @@ pub fn find_inline(
     Ok(row.map(AssetRecord::try_from).transpose()?)
 }
 
-/// An asset and its account, in the caller's transaction: for the events
-/// its changes record.
-pub async fn find_with_account(
-    conn: &mut super::Connection,
-    id: AssetId,
-) -> sqlx::Result<Option<(String, AssetRecord)>> {
-    let account: Option<(String,)> = sqlx::query_as("SELECT account_id FROM assets WHERE id = $1")
-        .bind(id.as_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some((account,)) = account else {
-        return Ok(None);
-    };
-    let record = find(
-        &mut *conn,
-        AccountId::parse(&account).map_err(|_| {
-            sqlx::Error::Decode(format!("asset {id}: bad account '{account}'").into())
-        })?,
-        id,
-    )
-    .await?;
-    Ok(record.map(|record| (account, record)))
-}
-
 /// An asset of any account: for the background steps and the signed media
 /// URLs, whose permission was checked when they were made.
 pub async fn find_any(pool: &Pool, id: AssetId) -> sqlx::Result<Option<AssetRecord>> {

@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Connection, Pool};
-use crate::domain::AccountId;
+use crate::domain::{AccountId, AssetId};
 
 /// An endpoint as stored (its secret included: only the delivery reads it).
 #[derive(Debug, Clone, FromRow)]
@@ -82,12 +82,18 @@ pub async fn delete(pool: &Pool, account: AccountId, id: &str) -> sqlx::Result<b
     Ok(done.rows_affected() > 0)
 }
 
-/// The account's endpoints, in the caller's transaction: those an event goes to.
-pub async fn of_account(conn: &mut Connection, account: &str) -> sqlx::Result<Vec<WebhookRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE account_id = $1 ORDER BY id"
-    ))
-    .bind(account)
+/// The endpoints of an asset's account, in the caller's transaction: those
+/// an event about it may go to. One indexed query (none, for most accounts).
+pub async fn of_asset_account(
+    conn: &mut Connection,
+    asset: AssetId,
+) -> sqlx::Result<Vec<WebhookRow>> {
+    sqlx::query_as(
+        "SELECT w.id, w.account_id, w.url, w.secret, w.events, w.created_at
+           FROM assets a JOIN webhooks w ON w.account_id = a.account_id
+          WHERE a.id = $1 ORDER BY w.id",
+    )
+    .bind(asset.as_string())
     .fetch_all(conn)
     .await
 }

@@ -206,6 +206,23 @@ async fn an_assets_changes_reach_the_receiver_signed_once_each() {
     assert_eq!(event["data"]["_id"], failed["_id"]);
     assert_eq!(event["data"]["error"], failed["error"]);
 
+    // A video with HLS: ready, then its stream.
+    let form = direct_form(&fixtures().path("clip.mp4")).text("enable_hls", "true");
+    let (status, video) = app.create(form).await;
+    assert_eq!(status, 201, "{video}");
+    receiver.wait_for(6).await;
+    let events = receiver.events(&secret);
+    let hls = events
+        .iter()
+        .find(|e| e["type"] == "asset.hls.ready")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(hls["data"]["_id"], video["_id"]);
+    assert_eq!(hls["data"]["hls"]["status"], "ready");
+    assert!(hls["data"]["hls"]["manifest_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/hls/master.m3u8"));
+
     // Another account sees none of it.
     let other = app.key_for("someone-else").await;
     let (status, body) = app
