@@ -92,15 +92,10 @@ impl UrlSigner {
         )
     }
 
-    /// An absolute URL under `base` (the server's public URL, e.g.
-    /// `http://media.example:8080/`) for `file` (e.g. `thumb.jpg`,
-    /// `hls/master.m3u8`) of an asset.
-    pub fn url(&self, base: &Url, asset: AssetId, file: &str, now_secs: i64) -> String {
-        self.media_prefix(base, asset, now_secs) + file
-    }
-
     /// What every signed URL of an asset's files starts with, up to and
-    /// including the `/` before the file: one signature serves them all.
+    /// including the `/` before the file (`thumb.jpg`, `hls/master.m3u8`):
+    /// one signature serves them all. Absolute, under `base` (the server's
+    /// public URL, e.g. `http://media.example:8080/`).
     pub fn media_prefix(&self, base: &Url, asset: AssetId, now_secs: i64) -> String {
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 4);
         // A short TTL (tests, strict operators) is not stretched by the rounding.
@@ -180,6 +175,11 @@ pub fn now_secs() -> i64 {
 mod tests {
     use super::*;
 
+    /// The signed URL of an asset's `file`, as the asset view makes it.
+    fn url(s: &UrlSigner, base: &Url, asset: AssetId, file: &str, now: i64) -> String {
+        s.media_prefix(base, asset, now) + file
+    }
+
     fn signer() -> UrlSigner {
         UrlSigner::new([7; 32], Duration::from_secs(86_400))
     }
@@ -199,7 +199,7 @@ mod tests {
         let s = signer();
         let id = AssetId::new();
         let now = 1_800_000_000;
-        let url = s.url(&base(), id, "hls/master.m3u8", now);
+        let url = url(&s, &base(), id, "hls/master.m3u8", now);
         assert!(
             url.starts_with("http://media.example:8080/base/media/"),
             "{url}"
@@ -251,7 +251,7 @@ mod tests {
             if !joined.path().ends_with('/') {
                 joined.set_path(&format!("{}/", joined.path()));
             }
-            let url = s.url(&base, id, "hls/master.m3u8", 1_800_000_000);
+            let url = url(&s, &base, id, "hls/master.m3u8", 1_800_000_000);
             let path = url.split("/media/").nth(1).unwrap();
             assert_eq!(url, joined.join(&format!("media/{path}")).unwrap().as_str());
         }
@@ -263,8 +263,8 @@ mod tests {
         let id = AssetId::new();
         let t = 1_800_000_000 + 10; // 1_800_000_000 is a whole hour
         assert_eq!(
-            s.url(&base(), id, "thumb.jpg", t),
-            s.url(&base(), id, "thumb.jpg", t + 60)
+            url(&s, &base(), id, "thumb.jpg", t),
+            url(&s, &base(), id, "thumb.jpg", t + 60)
         );
     }
 

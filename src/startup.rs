@@ -108,6 +108,7 @@ impl Application {
             listen_url,
         });
         let stop_jobs = CancellationToken::new();
+        // Installed before anything records (a handle made earlier would record nowhere).
         crate::stats::recorder();
         let mut workers = jobs::start_workers(&app, &stop_jobs);
         workers.push(crate::stats::spawn_upkeep(stop_jobs.clone()));

@@ -6,6 +6,7 @@
 use anyhow::bail;
 use rand::RngCore;
 
+use crate::assets::events::taken_by;
 use crate::assets::EventType;
 use crate::config::WebhooksCommand;
 use crate::db::{self, webhooks::WebhookRow, Pool};
@@ -112,7 +113,7 @@ pub async fn run(command: WebhooksCommand) -> anyhow::Result<()> {
             let account = account_named(&pool, &account).await?;
             println!("{:<35}  {:<40}  events", "id", "url");
             for row in db::webhooks::list(&pool, account).await? {
-                let events: Vec<String> = serde_json::from_str(&row.events).unwrap_or_default();
+                let events: Vec<&str> = taken_by(&row).into_iter().map(EventType::as_str).collect();
                 println!("{:<35}  {:<40}  {}", row.id, row.url, events.join(","));
             }
         }

@@ -5,33 +5,24 @@
 //! moment (a deleted asset can no longer be read).
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::view::AssetView;
 use crate::app::App;
-use crate::db::{self, Connection};
-use crate::domain::{AccountId, AssetId, Step, StepStatus};
+use crate::db::{self, webhooks::WebhookRow, Connection};
+use crate::domain::{AccountId, AssetId, AssetStatus, Step, StepStatus};
 
 /// What an event reports (the platform's notification `type`s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
-    #[serde(rename = "asset.ready")]
     AssetReady,
-    #[serde(rename = "asset.failed")]
     AssetFailed,
-    #[serde(rename = "asset.deleted")]
     AssetDeleted,
-    #[serde(rename = "asset.hls.ready")]
     HlsReady,
-    #[serde(rename = "asset.hls.error")]
     HlsError,
-    #[serde(rename = "asset.thumbnail.ready")]
     ThumbnailReady,
-    #[serde(rename = "asset.thumbnail.error")]
     ThumbnailError,
-    #[serde(rename = "multipart_upload.completed")]
     MultipartCompleted,
-    #[serde(rename = "multipart_upload.expired")]
     MultipartExpired,
 }
 
@@ -66,6 +57,15 @@ impl EventType {
         Self::ALL.into_iter().find(|event| event.as_str() == raw)
     }
 
+    /// The event of an asset reaching `status`; None while it is processing.
+    pub fn of_status(status: AssetStatus) -> Option<Self> {
+        match status {
+            AssetStatus::Processing => None,
+            AssetStatus::Ready => Some(Self::AssetReady),
+            AssetStatus::Failed => Some(Self::AssetFailed),
+        }
+    }
+
     /// The event of a step reaching `status`; None for the statuses on the way.
     pub fn of_step(step: Step, status: StepStatus) -> Option<Self> {
         match (step, status) {
@@ -98,6 +98,23 @@ pub async fn set_step(
     Ok(true)
 }
 
+/// By its name (`as_str`), as the API shows an endpoint's events.
+impl Serialize for EventType {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The event types an endpoint takes (stored as a JSON array of names; a
+/// name this version does not know is left out).
+pub fn taken_by(endpoint: &WebhookRow) -> Vec<EventType> {
+    serde_json::from_str::<Vec<String>>(&endpoint.events)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|name| EventType::parse(name))
+        .collect()
+}
+
 /// Records `event` about asset `id`, as the asset is now in the caller's
 /// transaction: the event row and a delivery job for each endpoint of the
 /// asset's account that takes it. Most accounts have none: that costs one
@@ -111,7 +128,7 @@ pub async fn record_asset(
     let endpoints = db::webhooks::of_asset_account(&mut *conn, id).await?;
     let takers: Vec<_> = endpoints
         .iter()
-        .filter(|endpoint| takes(&endpoint.events, event))
+        .filter(|endpoint| taken_by(endpoint).contains(&event))
         .collect();
     let Some(first) = takers.first() else {
         return Ok(());
@@ -141,13 +158,6 @@ fn parse_account(raw: &str) -> anyhow::Result<AccountId> {
     AccountId::parse(raw).map_err(|_| anyhow::anyhow!("bad account id '{raw}'"))
 }
 
-/// Whether an endpoint's event list (JSON array text) holds `event`.
-fn takes(events: &str, event: EventType) -> bool {
-    serde_json::from_str::<Vec<String>>(events)
-        .map(|events| events.iter().any(|e| e == event.as_str()))
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,10 +180,22 @@ mod tests {
             EventType::of_step(Step::Thumbnail, StepStatus::Processing),
             None
         );
-        assert!(takes(
-            r#"["asset.ready","asset.deleted"]"#,
-            EventType::AssetDeleted
-        ));
-        assert!(!takes(r#"["asset.ready"]"#, EventType::AssetFailed));
+        let endpoint = |events: &str| WebhookRow {
+            id: "wh_1".into(),
+            account_id: "a".into(),
+            url: "https://example.com/".into(),
+            secret: "whsec_1".into(),
+            events: events.into(),
+            created_at: 0,
+        };
+        let both = endpoint(r#"["asset.ready","asset.deleted","asset.renamed"]"#);
+        assert!(taken_by(&both).contains(&EventType::AssetDeleted));
+        assert!(!taken_by(&endpoint(r#"["asset.ready"]"#)).contains(&EventType::AssetFailed));
+        assert_eq!(taken_by(&both).len(), 2, "an unknown name is left out");
+        assert_eq!(EventType::of_status(AssetStatus::Processing), None);
+        assert_eq!(
+            EventType::of_status(AssetStatus::Failed),
+            Some(EventType::AssetFailed)
+        );
     }
 }

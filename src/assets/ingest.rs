@@ -324,7 +324,7 @@ async fn insert_with_jobs(
             .enqueue(&mut tx, &work.job(row.id, max_attempts))
             .await?;
     }
-    if let Some(event) = settled_event(row.status) {
+    if let Some(event) = EventType::of_status(row.status) {
         events::record_asset(app, &mut tx, event, row.id).await?;
     }
     let inserted = db::assets::find(&mut *tx, request.account, row.id)
@@ -370,15 +370,6 @@ pub async fn finish_processing(app: &App, id: AssetId, verdict: &Verdict) -> any
     tx.commit().await?;
     app.queue.wake();
     Ok(true)
-}
-
-/// The event of an asset reaching `status`; None while it is processing.
-fn settled_event(status: AssetStatus) -> Option<EventType> {
-    match status {
-        AssetStatus::Processing => None,
-        AssetStatus::Ready => Some(EventType::AssetReady),
-        AssetStatus::Failed => Some(EventType::AssetFailed),
-    }
 }
 
 fn asset_kind(kind: MediaKind) -> AssetKind {

@@ -66,19 +66,14 @@ pub async fn find_any(pool: &Pool, id: &str) -> sqlx::Result<Option<WebhookRow>>
     .await
 }
 
-/// Removes the endpoint and its delivery record; false when the account has no such endpoint.
+/// Removes the endpoint; its delivery records go with it (ON DELETE
+/// CASCADE). False when the account has no such endpoint.
 pub async fn delete(pool: &Pool, account: AccountId, id: &str) -> sqlx::Result<bool> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM webhook_deliveries WHERE webhook_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
     let done = sqlx::query("DELETE FROM webhooks WHERE account_id = $1 AND id = $2")
         .bind(account.as_string())
         .bind(id)
-        .execute(&mut *tx)
+        .execute(pool)
         .await?;
-    tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
 

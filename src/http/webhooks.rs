@@ -13,6 +13,7 @@ use super::auth::Account;
 use super::error::ApiError;
 use super::extractors::{Json, Path};
 use super::AppState;
+use crate::assets::events::{self, EventType};
 use crate::db;
 use crate::db::webhooks::{DeliveryRow, WebhookRow};
 use crate::domain::Timestamp;
@@ -40,16 +41,16 @@ struct WebhookView {
     #[serde(rename = "_id")]
     id: String,
     url: String,
-    events: Vec<String>,
+    events: Vec<EventType>,
     created_at: Timestamp,
 }
 
 impl From<WebhookRow> for WebhookView {
     fn from(row: WebhookRow) -> Self {
         Self {
+            events: events::taken_by(&row),
             id: row.id,
             url: row.url,
-            events: serde_json::from_str(&row.events).unwrap_or_default(),
             created_at: Timestamp::from_millis(row.created_at),
         }
     }
