@@ -47,6 +47,9 @@ pub enum Command {
     },
     /// Create the database if needed, apply migrations, and exit.
     Migrate(DataDir),
+    /// Print the OpenAPI document (YAML) of every route this server can serve;
+    /// `openapi.yaml` in the repository is its output.
+    Openapi,
 }
 
 /// Where assetd keeps its data: the data directory (every stored file, or

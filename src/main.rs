@@ -47,6 +47,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Jobs(command) => jobs::cli::run(command).await,
         Command::Webhooks(command) => webhooks::run(command).await,
         Command::Fsck { repair, data_dir } => fsck::run(&data_dir, repair).await,
+        Command::Openapi => {
+            let yaml = assetd::http::openapi_document().to_yaml()?;
+            std::io::stdout()
+                .write_all(yaml.as_bytes())
+                .context("writing to stdout")
+        }
         Command::Migrate(data_dir) => {
             db::open(&data_dir).await?;
             println!(

@@ -26,6 +26,22 @@ pub enum EventType {
     MultipartExpired,
 }
 
+/// The event names, for the OpenAPI document.
+impl utoipa::PartialSchema for EventType {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::ALL.map(Self::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventType {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "WebhookEventType".into()
+    }
+}
+
 impl EventType {
     pub const ALL: [Self; 9] = [
         Self::AssetReady,

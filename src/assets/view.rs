@@ -3,55 +3,84 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 use url::Url;
+use utoipa::ToSchema;
 
 use crate::db::assets::AssetRecord;
 use crate::domain::{AssetMethod, AssetStatus, StepStatus, Timestamp};
 use crate::signing::{now_secs, UrlSigner};
 
-#[derive(Serialize)]
+/// An asset. Fields without a value are left out, never null.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Asset)]
 pub struct AssetView {
+    /// 32 hexadecimal digits (a UUIDv7).
     #[serde(rename = "_id")]
+    #[schema(pattern = "^[0-9a-f]{32}$")]
     id: String,
     method: AssetMethod,
     status: AssetStatus,
     filename: String,
+    /// The MIME type detected from the content.
     file_type: String,
+    /// Bytes; absent while processing.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     size: Option<u64>,
+    /// Seconds; video and audio only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     duration: Option<f64>,
     created_at: Timestamp,
+    /// Only when requested, for video and audio.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     hls: Option<HlsView>,
+    /// Only when requested.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     thumbnail: Option<ThumbnailView>,
+    /// Probe results in the platform's field names (`file_size_bytes`,
+    /// `video_codec`, `audio_streams`, `image_width`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<Object>)]
     technical_metadata: Option<Box<RawValue>>,
+    /// Only when the asset failed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     error: Option<ErrorView>,
+    /// Only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<Object>)]
     user_metadata: Option<Box<RawValue>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct HlsView {
     status: StepStatus,
+    /// Signed and expiring (renewed on every read); only when ready.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     manifest_url: Option<String>,
+    /// Only when the status is error.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     error: Option<ErrorView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ThumbnailView {
     status: StepStatus,
+    /// Signed and expiring (renewed on every read); only when ready.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     representative_url: Option<String>,
+    /// Only when the status is error.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     error: Option<ErrorView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ErrorView {
     message: String,
 }

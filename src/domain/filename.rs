@@ -3,7 +3,8 @@ use super::Invalid;
 /// A display name for an asset. Never used to build a path (paths come from
 /// server-made ids), but still kept free of separators and control characters
 /// so that it is safe to show and to hand back as a download name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(value_type = String, min_length = 1, max_length = 255, pattern = "^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]*$")]
 pub struct Filename(String);
 
 impl Filename {

@@ -25,3 +25,13 @@ impl Invalid {
         Self(reason.into())
     }
 }
+
+/// Refuses text with control characters: no name holds one, and PostgreSQL
+/// cannot store a NUL. (The OpenAPI document says the same with the pattern
+/// `^[^\x00-\x1f\x7f-\x9f]*$`.)
+pub fn printable(raw: &str) -> Result<&str, Invalid> {
+    if raw.chars().any(char::is_control) {
+        return Err(Invalid::new("it must not contain control characters"));
+    }
+    Ok(raw)
+}

@@ -6,7 +6,8 @@ use serde::{Serialize, Serializer};
 
 /// A point in time, to the millisecond. Serialises as RFC 3339 in UTC with
 /// whole seconds (`2026-11-25T10:02:05Z`), as the platform sends it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(value_type = String, format = DateTime, example = "2026-11-25T10:02:05Z")]
 pub struct Timestamp(i64);
 
 impl Timestamp {

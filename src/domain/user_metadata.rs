@@ -1,4 +1,6 @@
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
 
 use super::Invalid;
 
@@ -12,8 +14,8 @@ impl UserMetadata {
     pub const MAX_BYTES: usize = 16 * 1024;
     /// Keys one asset may carry.
     pub const MAX_KEYS: usize = 100;
-    /// Bytes of one key.
-    pub const MAX_KEY_BYTES: usize = 128;
+    /// Characters of one key (as JSON Schema's `maxLength` counts them).
+    pub const MAX_KEY_CHARS: usize = 128;
 
     /// Metadata sent as a JSON string (the `user_metadata` form field).
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
@@ -31,10 +33,10 @@ impl UserMetadata {
             return Err(Invalid::new("it must be a JSON object"));
         };
         for (key, value) in &map {
-            if key.is_empty() || key.len() > Self::MAX_KEY_BYTES {
+            if key.is_empty() || key.chars().count() > Self::MAX_KEY_CHARS {
                 return Err(Invalid::new(format!(
-                    "each key must be 1 to {} bytes long",
-                    Self::MAX_KEY_BYTES
+                    "each key must be 1 to {} characters long",
+                    Self::MAX_KEY_CHARS
                 )));
             }
             let allowed = match value {
@@ -121,6 +123,41 @@ fn is_empty_value(value: &Value) -> bool {
     }
 }
 
+/// The rules above, for the OpenAPI document (all but the 16 KiB, which JSON
+/// Schema cannot state).
+impl utoipa::PartialSchema for UserMetadata {
+    fn schema() -> RefOr<Schema> {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let value = OneOfBuilder::new()
+            .item(string())
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ArrayBuilder::new().items(string()))
+            .item(ObjectBuilder::new().schema_type(Type::Null));
+        let mut object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(format!(
+                "Labels: strings, numbers, booleans or arrays of strings; at most {} keys \
+                 of 1-{} characters, and {} KiB as JSON.",
+                Self::MAX_KEYS,
+                Self::MAX_KEY_CHARS,
+                Self::MAX_BYTES / 1024
+            )))
+            .max_properties(Some(Self::MAX_KEYS))
+            .additional_properties(Some(Schema::OneOf(value.build())))
+            .build();
+        object.property_names = Some(Box::new(
+            string()
+                .min_length(Some(1))
+                .max_length(Some(Self::MAX_KEY_CHARS))
+                .into(),
+        ));
+        Schema::Object(object).into()
+    }
+}
+
+impl utoipa::ToSchema for UserMetadata {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,7 +196,9 @@ mod tests {
         let full = UserMetadata::from_value(Value::Object(keys)).unwrap();
         let error = full.merged_with(metadata(r#"{"one_more":1}"#)).unwrap_err();
         assert!(error.0.contains("at most 100 keys"), "{}", error.0);
-        let long_key = format!(r#"{{"{}":1}}"#, "k".repeat(UserMetadata::MAX_KEY_BYTES + 1));
-        assert!(UserMetadata::parse(&long_key).is_err());
+        let key = |chars: usize| format!(r#"{{"{}":1}}"#, "é".repeat(chars));
+        // Characters are counted, as JSON Schema's maxLength counts them, not bytes.
+        assert!(UserMetadata::parse(&key(UserMetadata::MAX_KEY_CHARS)).is_ok());
+        assert!(UserMetadata::parse(&key(UserMetadata::MAX_KEY_CHARS + 1)).is_err());
     }
 }

@@ -7,6 +7,13 @@ use super::error::ApiError;
 use super::AppState;
 use crate::domain::AccountId;
 
+/// The name of the API-key security scheme in the OpenAPI document; each keyed
+/// operation says `security(("apiKey" = []))`.
+pub const SCHEME: &str = "apiKey";
+
+/// The header that carries the key.
+pub const HEADER: &str = "x-api-key";
+
 /// The account of a request that presented a valid key.
 #[derive(Debug, Clone, Copy)]
 pub struct Account(pub AccountId);
@@ -20,7 +27,7 @@ impl FromRequestParts<AppState> for Account {
     ) -> Result<Self, Self::Rejection> {
         let key = parts
             .headers
-            .get("x-api-key")
+            .get(HEADER)
             .and_then(|v| v.to_str().ok())
             .filter(|k| !k.is_empty())
             .ok_or(ApiError::ApiKeyInvalid)?;

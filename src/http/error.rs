@@ -6,6 +6,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -66,25 +67,33 @@ impl ApiError {
         }
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
-            Self::ParameterInvalid { .. } => (StatusCode::BAD_REQUEST, "parameter_invalid"),
-            Self::ParameterNotProvided(_) => (StatusCode::BAD_REQUEST, "parameter_not_provided"),
-            Self::ParameterUnknown { .. } => (StatusCode::BAD_REQUEST, "parameter_unknown"),
-            Self::FileTypeUnsupported(_) => (StatusCode::BAD_REQUEST, "file_type_unsupported"),
-            Self::UrlNotAllowed(_) => (StatusCode::BAD_REQUEST, "url_not_allowed"),
-            Self::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, "api_key_invalid"),
-            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "access_denied"),
-            Self::AssetInUse { .. } => (StatusCode::CONFLICT, "asset_in_use"),
-            Self::UploadNotActive(_) => (StatusCode::CONFLICT, "upload_not_active"),
-            Self::ChunkReported(_) => (StatusCode::CONFLICT, "chunk_already_reported"),
-            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
-            Self::NotFound { .. } | Self::RouteNotFound(_) => {
-                (StatusCode::NOT_FOUND, "resource_not_exist")
+            Self::ParameterInvalid { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ParameterInvalid),
+            Self::ParameterNotProvided(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::ParameterNotProvided)
             }
-            Self::FileTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
-            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+            Self::ParameterUnknown { .. } => (StatusCode::BAD_REQUEST, ErrorCode::ParameterUnknown),
+            Self::FileTypeUnsupported(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::FileTypeUnsupported)
+            }
+            Self::UrlNotAllowed(_) => (StatusCode::BAD_REQUEST, ErrorCode::UrlNotAllowed),
+            Self::ApiKeyInvalid => (StatusCode::UNAUTHORIZED, ErrorCode::ApiKeyInvalid),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::AccessDenied),
+            Self::AssetInUse { .. } => (StatusCode::CONFLICT, ErrorCode::AssetInUse),
+            Self::UploadNotActive(_) => (StatusCode::CONFLICT, ErrorCode::UploadNotActive),
+            Self::ChunkReported(_) => (StatusCode::CONFLICT, ErrorCode::ChunkAlreadyReported),
+            Self::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests)
+            }
+            Self::NotFound { .. } | Self::RouteNotFound(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::ResourceNotExist)
+            }
+            Self::FileTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::FileTooLarge),
+            Self::MethodNotAllowed(_) => {
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
+            }
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError),
         }
     }
 }
@@ -103,9 +112,32 @@ impl From<std::io::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// Every `code` an error body may carry (`not_ready` comes from `/readyz`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    ParameterInvalid,
+    ParameterNotProvided,
+    ParameterUnknown,
+    FileTypeUnsupported,
+    UrlNotAllowed,
+    ApiKeyInvalid,
+    AccessDenied,
+    ResourceNotExist,
+    AssetInUse,
+    UploadNotActive,
+    ChunkAlreadyReported,
+    FileTooLarge,
+    MethodNotAllowed,
+    TooManyRequests,
+    NotReady,
+    InternalError,
+}
+
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -149,7 +181,7 @@ pub async fn add_request_id_to_internal_errors(request: Request, next: Next) -> 
     }
     let (parts, _) = response.into_parts();
     let body = Json(ErrorBody {
-        code: "internal_error",
+        code: ErrorCode::InternalError,
         message: format!(
             "An internal error occurred. Quote request id {request_id} when you report it."
         ),

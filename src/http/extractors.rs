@@ -35,6 +35,22 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// A JSON number that is a whole number from 0 to `i64::MAX` (what the
+/// database stores), as JSON Schema's `integer` counts them: `365.0` is one,
+/// as `365` is.
+pub fn whole_number(value: &serde_json::Value) -> Option<u64> {
+    const MAX: u64 = i64::MAX as u64;
+    value
+        .as_u64()
+        .or_else(|| {
+            value
+                .as_f64()
+                .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n < MAX as f64)
+                .map(|n| n as u64)
+        })
+        .filter(|n| *n <= MAX)
+}
+
 impl From<PathRejection> for ApiError {
     fn from(e: PathRejection) -> Self {
         Self::invalid("path", e.body_text())
@@ -62,5 +78,21 @@ impl From<JsonRejection> for ApiError {
                 e.body_text()
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_number;
+    use serde_json::json;
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        assert_eq!(whole_number(&json!(365)), Some(365));
+        assert_eq!(whole_number(&json!(365.0)), Some(365));
+        assert_eq!(whole_number(&json!(365.5)), None);
+        assert_eq!(whole_number(&json!(-1)), None);
+        assert_eq!(whole_number(&json!(u64::MAX)), None);
+        assert_eq!(whole_number(&json!("1")), None);
     }
 }

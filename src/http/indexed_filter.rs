@@ -6,11 +6,12 @@
 //! other lists; a known one with a bad value is a 400 that names it.
 
 use serde_json::Value;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::paging::{by_updated, descending, Paging};
 use crate::db::indexes::{IndexedFilter, Measure};
-use crate::domain::{Filename, Timestamp};
+use crate::domain::{printable, Filename, Timestamp};
 
 /// The statuses of an indexed asset (here every one is `ready`: nothing is indexed).
 const STATUSES: [&str; 6] = [
@@ -29,6 +30,48 @@ const MEASURES: [(&str, Measure); 5] = [
     ("height", Measure::Height),
     ("size", Measure::Size),
 ];
+
+/// The filters [`IndexedQuery`] reads, for the OpenAPI document (the Python
+/// SDK's `user_metadata[KEY]=VALUE` keys cannot be listed there).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct IndexedListParams {
+    /// Any of these; repeated keys or comma-separated.
+    #[param(inline, style = Form, explode, value_type = Option<Vec<super::indexes::IndexedStatus>>)]
+    status: Option<Vec<String>>,
+    /// A case-insensitive substring of the asset's filename.
+    #[param(max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
+    filename: Option<String>,
+    /// Made at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    created_at: Option<String>,
+    /// Changed at or after (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
+    updated_at: Option<String>,
+    /// User metadata to match, as one JSON object (the JS SDK's form).
+    user_metadata: Option<String>,
+    #[param(rename = "duration[gte]")]
+    duration_gte: Option<f64>,
+    #[param(rename = "duration[lte]")]
+    duration_lte: Option<f64>,
+    #[param(rename = "fps[gte]")]
+    fps_gte: Option<f64>,
+    #[param(rename = "fps[lte]")]
+    fps_lte: Option<f64>,
+    #[param(rename = "width[gte]")]
+    width_gte: Option<f64>,
+    #[param(rename = "width[lte]")]
+    width_lte: Option<f64>,
+    #[param(rename = "height[gte]")]
+    height_gte: Option<f64>,
+    #[param(rename = "height[lte]")]
+    height_lte: Option<f64>,
+    #[param(rename = "size[gte]")]
+    size_gte: Option<f64>,
+    #[param(rename = "size[lte]")]
+    size_lte: Option<f64>,
+}
 
 pub struct IndexedQuery {
     pub paging: Paging,
@@ -61,6 +104,7 @@ impl IndexedQuery {
                     format!("it must be at most {} characters long", Filename::MAX_CHARS),
                 ));
             }
+            let name = printable(name).map_err(|e| ApiError::invalid("filename", e.0))?;
             filter.filename_contains = Some(name.to_lowercase());
         }
         filter.created_since = since(single("created_at"), "created_at")?;

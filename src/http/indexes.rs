@@ -4,43 +4,33 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::assets::{metadata_error, MetadataBody};
 use super::auth::Account;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extractors::{Json, Path, Query};
-use super::indexed_filter::IndexedQuery;
-use super::paging::{by_updated, descending, ListView, Paging};
+use super::indexed_filter::{IndexedListParams, IndexedQuery};
+use super::paging::{by_updated, descending, ListView, PageQuery, Paging, SortOption, SortQuery};
 use super::AppState;
 use crate::assets::{change_user_metadata, MetadataChange, MetadataOwner};
 use crate::db;
 use crate::db::indexes::{IndexOrder, IndexRow, IndexedAssetRow, IndexedFilter, IndexedScope};
 use crate::domain::{
-    AccountId, AssetId, AssetStatus, IndexId, IndexedAssetId, Timestamp, UserMetadata,
+    printable, AccountId, AssetId, AssetStatus, IndexId, IndexedAssetId, Timestamp, UserMetadata,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/indexes", get(list).post(create))
-        .route(
-            "/indexes/{index_id}",
-            get(retrieve).put(rename).delete(remove),
-        )
-        .route(
-            "/indexes/{index_id}/indexed-assets",
-            get(list_indexed).post(create_indexed),
-        )
-        .route(
-            "/indexes/{index_id}/indexed-assets/{indexed_asset_id}",
-            get(retrieve_indexed)
-                .patch(update_indexed)
-                .delete(remove_indexed),
-        )
-        .route("/assets/{asset_id}/indexed-assets", get(list_by_asset))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(retrieve, rename, remove))
+        .routes(routes!(list_indexed, create_indexed))
+        .routes(routes!(retrieve_indexed, update_indexed, remove_indexed))
+        .routes(routes!(list_by_asset))
 }
 
 fn index_not_found(raw: &str) -> ApiError {
@@ -61,12 +51,26 @@ fn asset_not_found(raw: &str) -> ApiError {
 
 // ---------------------------------------------------------------- indexes
 
-#[derive(Serialize)]
+/// A model an index names, as the platform's indexes do; nothing runs here.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ModelSpec {
+    #[schema(min_length = 1)]
+    model_name: String,
+    model_options: Option<Vec<String>>,
+}
+
+/// An index.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Index)]
 struct IndexView {
     #[serde(rename = "_id")]
     id: String,
     index_name: String,
+    /// As given when the index was made.
+    #[schema(value_type = Vec<ModelSpec>)]
     models: Value,
+    #[schema(value_type = Vec<String>)]
     addons: Value,
     video_count: i64,
     total_duration: f64,
@@ -89,11 +93,25 @@ impl From<IndexRow> for IndexView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateIndex {
+    #[schema(
+        value_type = String,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     index_name: Option<String>,
+    #[schema(value_type = Vec<ModelSpec>, min_items = 1)]
     models: Option<Value>,
     addons: Option<Vec<String>>,
+}
+
+/// The id of what was made.
+#[derive(Serialize, ToSchema)]
+struct Created {
+    #[serde(rename = "_id")]
+    id: String,
 }
 
 /// An index name: 1 to 255 characters, not only spaces.
@@ -105,6 +123,7 @@ fn index_name(raw: Option<String>) -> Result<String, ApiError> {
             "it must be 1 to 255 characters long",
         ));
     }
+    printable(&name).map_err(|e| ApiError::invalid("index_name", e.0))?;
     Ok(name)
 }
 
@@ -114,6 +133,7 @@ fn check_models(models: &Value) -> Result<(), ApiError> {
     let shaped = |m: &Value| {
         m["model_name"].as_str().is_some_and(|n| !n.is_empty())
             && m.get("model_options")
+                .filter(|o| !o.is_null())
                 .is_none_or(|o| o.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
     };
     match models.as_array() {
@@ -125,11 +145,30 @@ fn check_models(models: &Value) -> Result<(), ApiError> {
     }
 }
 
+/// Create an index (a named collection of references to assets).
+#[utoipa::path(
+    post,
+    operation_id = "create_index",
+    path = "/indexes",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    request_body = CreateIndex,
+    responses(
+        (status = 201, description = "The new index's id.", body = Created, links(
+            ("retrieve" = (operation_id = "retrieve_index", parameters(("index_id" = "$response.body#/_id")))),
+            ("rename" = (operation_id = "rename_index", parameters(("index_id" = "$response.body#/_id")))),
+            ("delete" = (operation_id = "delete_index", parameters(("index_id" = "$response.body#/_id")))),
+            ("list_indexed_assets" = (operation_id = "list_indexed_assets", parameters(("index_id" = "$response.body#/_id")))),
+        )),
+        (status = 400, description = "A field is missing or invalid.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+    ),
+)]
 async fn create(
     State(state): State<AppState>,
     Account(account): Account,
     Json(body): Json<CreateIndex>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Created>), ApiError> {
     let name = index_name(body.index_name)?;
     let models = body
         .models
@@ -146,29 +185,49 @@ async fn create(
         &addons.to_string(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({"_id": id.as_string()}))))
+    Ok((StatusCode::CREATED, Json(Created { id: id.as_string() })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
-    page: Option<String>,
-    page_limit: Option<String>,
+    /// A case-insensitive substring of the name.
+    #[param(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     index_name: Option<String>,
-    sort_by: Option<String>,
-    sort_option: Option<String>,
 }
 
+/// List the account's indexes.
+#[utoipa::path(
+    get,
+    operation_id = "list_indexes",
+    path = "/indexes",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(PageQuery, SortQuery, ListQuery),
+    responses(
+        (status = 200, description = "One page.", body = ListView<IndexView>),
+        (status = 400, description = "A parameter is invalid; the message names it.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+    ),
+)]
 async fn list(
     State(state): State<AppState>,
     Account(account): Account,
+    paging: Paging,
+    Query(sort): Query<SortQuery>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ListView<IndexView>>, ApiError> {
-    let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
     let order = IndexOrder {
-        by_updated: by_updated(query.sort_by.as_deref())?,
-        descending: descending(query.sort_option.as_deref())?,
+        by_updated: by_updated(sort.sort_by.as_deref())?,
+        descending: descending(sort.sort_option.as_deref())?,
     };
-    let name = query.index_name.as_deref().filter(|n| !n.is_empty());
+    let name = query
+        .index_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .map(printable)
+        .transpose()
+        .map_err(|e| ApiError::invalid("index_name", e.0))?;
     let (rows, total) = db::indexes::list_indexes(
         &state.pool,
         account,
@@ -190,6 +249,20 @@ async fn find_index(state: &AppState, account: AccountId, raw: &str) -> Result<I
         .ok_or_else(|| index_not_found(raw))
 }
 
+/// Retrieve an index.
+#[utoipa::path(
+    get,
+    operation_id = "retrieve_index",
+    path = "/indexes/{index_id}",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("index_id" = String, Path)),
+    responses(
+        (status = 200, description = "The index.", body = IndexView),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such index in this account.", body = ErrorBody),
+    ),
+)]
 async fn retrieve(
     State(state): State<AppState>,
     Account(account): Account,
@@ -198,11 +271,33 @@ async fn retrieve(
     Ok(Json(find_index(&state, account, &raw).await?.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RenameIndex {
+    #[schema(
+        value_type = String,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     index_name: Option<String>,
 }
 
+/// Rename an index.
+#[utoipa::path(
+    put,
+    operation_id = "rename_index",
+    path = "/indexes/{index_id}",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("index_id" = String, Path)),
+    request_body = RenameIndex,
+    responses(
+        (status = 204, description = "Renamed."),
+        (status = 400, description = "The name is missing or invalid.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such index in this account.", body = ErrorBody),
+    ),
+)]
 async fn rename(
     State(state): State<AppState>,
     Account(account): Account,
@@ -216,6 +311,20 @@ async fn rename(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Delete an index and its indexed assets (releasing their references).
+#[utoipa::path(
+    delete,
+    operation_id = "delete_index",
+    path = "/indexes/{index_id}",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("index_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such index in this account.", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Account(account): Account,
@@ -229,19 +338,58 @@ async fn remove(
 
 // ---------------------------------------------------------------- indexed assets
 
-#[derive(Serialize)]
+/// An indexed asset: an index's reference to an asset.
+#[derive(Serialize, ToSchema)]
+#[schema(as = IndexedAsset)]
 struct IndexedAssetView {
     #[serde(rename = "_id")]
     id: String,
     index_id: String,
     asset_id: String,
+    /// Always `ready`: nothing is indexed here.
+    #[schema(value_type = IndexedStatus)]
     status: String,
     created_at: Timestamp,
     updated_at: Timestamp,
     indexed_at: Timestamp,
-    system_metadata: Value,
+    system_metadata: SystemMetadata,
+    /// Only when set.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<Object>)]
     user_metadata: Option<Value>,
+}
+
+/// The statuses the platform gives an indexed asset.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub(super) enum IndexedStatus {
+    Ready,
+    Pending,
+    Queued,
+    Indexing,
+    Validating,
+    Failed,
+}
+
+/// What the asset is, from its probe; a measure it does not have is left out.
+#[derive(Serialize, ToSchema)]
+struct SystemMetadata {
+    filename: String,
+    /// Bytes.
+    size: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    fps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    width: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    height: Option<u64>,
 }
 
 impl From<IndexedAssetRow> for IndexedAssetView {
@@ -251,16 +399,14 @@ impl From<IndexedAssetRow> for IndexedAssetView {
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
-        let mut system = json!({"filename": row.filename, "size": row.size_bytes});
-        let mut put = |key: &str, value: Value| {
-            if !value.is_null() {
-                system[key] = value;
-            }
+        let system = SystemMetadata {
+            filename: row.filename,
+            size: row.size_bytes,
+            duration: row.duration_seconds,
+            fps: technical["video_fps"].as_f64(),
+            width: technical["video_width"].as_u64(),
+            height: technical["video_height"].as_u64(),
         };
-        put("duration", row.duration_seconds.into());
-        put("fps", technical["video_fps"].clone());
-        put("width", technical["video_width"].clone());
-        put("height", technical["video_height"].clone());
         Self {
             id: row.id,
             index_id: row.index_id,
@@ -279,19 +425,50 @@ impl From<IndexedAssetRow> for IndexedAssetView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateIndexed {
+    /// A ready asset of the same account.
+    #[schema(value_type = String)]
     asset_id: Option<String>,
     enable_video_stream: Option<bool>,
+    #[schema(value_type = Option<UserMetadata>)]
     user_metadata: Option<Value>,
 }
 
+/// What an indexed asset's create answers.
+#[derive(Serialize, ToSchema)]
+struct CreatedIndexed {
+    #[serde(rename = "_id")]
+    id: String,
+    asset_id: String,
+}
+
+/// Reference a ready asset of the same account from the index.
+#[utoipa::path(
+    post,
+    operation_id = "create_indexed_asset",
+    path = "/indexes/{index_id}/indexed-assets",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("index_id" = String, Path)),
+    request_body = CreateIndexed,
+    responses(
+        (status = 201, description = "The new indexed asset (ready at once).", body = CreatedIndexed, links(
+            ("retrieve" = (operation_id = "retrieve_indexed_asset", parameters(("indexed_asset_id" = "$response.body#/_id"), ("index_id" = "$request.path.index_id")))),
+            ("update" = (operation_id = "update_indexed_asset", parameters(("indexed_asset_id" = "$response.body#/_id"), ("index_id" = "$request.path.index_id")))),
+            ("delete" = (operation_id = "delete_indexed_asset", parameters(("indexed_asset_id" = "$response.body#/_id"), ("index_id" = "$request.path.index_id")))),
+        )),
+        (status = 400, description = "A field is missing or invalid, or the asset is not ready.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such index or asset in this account.", body = ErrorBody),
+    ),
+)]
 async fn create_indexed(
     State(state): State<AppState>,
     Account(account): Account,
     Path(raw_index): Path<String>,
     Json(body): Json<CreateIndexed>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedIndexed>), ApiError> {
     let index = index_id(&raw_index)?;
     let raw_asset = body
         .asset_id
@@ -319,7 +496,10 @@ async fn create_indexed(
     if made {
         return Ok((
             StatusCode::CREATED,
-            Json(json!({"_id": id.as_string(), "asset_id": asset.as_string()})),
+            Json(CreatedIndexed {
+                id: id.as_string(),
+                asset_id: asset.as_string(),
+            }),
         ));
     }
     // Say which check failed: the insert checked all of them at once.
@@ -347,13 +527,30 @@ async fn create_indexed(
     }
 }
 
-#[derive(Deserialize)]
-struct IndexedListQuery {
-    page: Option<String>,
-    page_limit: Option<String>,
-    sort_option: Option<String>,
-}
-
+/// List the index's indexed assets.
+///
+/// Filters as both SDKs send them, all combined with AND: `status` repeated
+/// (any of), ranges as `duration[gte]`/`duration[lte]` (and `fps`, `width`,
+/// `height`, `size`), `created_at`/`updated_at` (at or after, RFC 3339), and
+/// user metadata as `user_metadata[KEY]=VALUE` (Python) or one JSON object
+/// `user_metadata={"KEY": VALUE}` (JS): a number or boolean matches by its
+/// text, a list of strings when it holds the value. `total_results` counts
+/// what matches. A bad value is a 400 naming its parameter; unknown parameters
+/// are ignored.
+#[utoipa::path(
+    get,
+    operation_id = "list_indexed_assets",
+    path = "/indexes/{index_id}/indexed-assets",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("index_id" = String, Path), PageQuery, SortQuery, IndexedListParams),
+    responses(
+        (status = 200, description = "One page.", body = ListView<IndexedAssetView>),
+        (status = 400, description = "A parameter is invalid; the message names it.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such index in this account.", body = ErrorBody),
+    ),
+)]
 async fn list_indexed(
     State(state): State<AppState>,
     Account(account): Account,
@@ -378,6 +575,20 @@ async fn list_indexed(
     )))
 }
 
+/// Retrieve an indexed asset.
+#[utoipa::path(
+    get,
+    operation_id = "retrieve_indexed_asset",
+    path = "/indexes/{index_id}/indexed-assets/{indexed_asset_id}",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("index_id" = String, Path), ("indexed_asset_id" = String, Path)),
+    responses(
+        (status = 200, description = "The indexed asset.", body = IndexedAssetView),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such indexed asset in this account.", body = ErrorBody),
+    ),
+)]
 async fn retrieve_indexed(
     State(state): State<AppState>,
     Account(account): Account,
@@ -391,8 +602,24 @@ async fn retrieve_indexed(
     Ok(Json(row.into()))
 }
 
-/// PATCH: merges `user_metadata` into the indexed asset's (null removes a
-/// key), as for an asset; 204.
+/// Merge into an indexed asset's user metadata.
+///
+/// As for an asset: each key is set, a null value removes it.
+#[utoipa::path(
+    patch,
+    operation_id = "update_indexed_asset",
+    path = "/indexes/{index_id}/indexed-assets/{indexed_asset_id}",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("index_id" = String, Path), ("indexed_asset_id" = String, Path)),
+    request_body = MetadataBody,
+    responses(
+        (status = 204, description = "Done; no body."),
+        (status = 400, description = "The metadata breaks a rule; the message says which.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such indexed asset in this account.", body = ErrorBody),
+    ),
+)]
 async fn update_indexed(
     State(state): State<AppState>,
     Account(account): Account,
@@ -409,6 +636,20 @@ async fn update_indexed(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Delete an indexed asset (its reference to the asset).
+#[utoipa::path(
+    delete,
+    operation_id = "delete_indexed_asset",
+    path = "/indexes/{index_id}/indexed-assets/{indexed_asset_id}",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("index_id" = String, Path), ("indexed_asset_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such indexed asset in this account.", body = ErrorBody),
+    ),
+)]
 async fn remove_indexed(
     State(state): State<AppState>,
     Account(account): Account,
@@ -422,20 +663,52 @@ async fn remove_indexed(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+/// An indexed asset that references an asset, and its index.
+#[derive(Serialize, ToSchema)]
 struct IndexedAssetSummary {
     #[serde(rename = "_id")]
     id: String,
-    index: Value,
+    index: IndexName,
 }
 
+#[derive(Serialize, ToSchema)]
+struct IndexName {
+    #[serde(rename = "_id")]
+    id: String,
+    name: String,
+}
+
+/// `sort_option` alone: these are listed by when they were made.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ByAssetQuery {
+    #[param(inline, value_type = Option<SortOption>)]
+    sort_option: Option<String>,
+}
+
+/// List the indexed assets that reference an asset (they block its delete
+/// unless `force=true`).
+#[utoipa::path(
+    get,
+    operation_id = "list_asset_references",
+    path = "/assets/{asset_id}/indexed-assets",
+    tag = "indexes",
+    security(("apiKey" = [])),
+    params(("asset_id" = String, Path), PageQuery, ByAssetQuery),
+    responses(
+        (status = 200, description = "One page of summaries.", body = ListView<IndexedAssetSummary>),
+        (status = 400, description = "A parameter is invalid; the message names it.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such asset in this account.", body = ErrorBody),
+    ),
+)]
 async fn list_by_asset(
     State(state): State<AppState>,
     Account(account): Account,
     Path(raw_asset): Path<String>,
-    Query(query): Query<IndexedListQuery>,
+    paging: Paging,
+    Query(query): Query<ByAssetQuery>,
 ) -> Result<Json<ListView<IndexedAssetSummary>>, ApiError> {
-    let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
     let asset = AssetId::parse(&raw_asset).map_err(|_| asset_not_found(&raw_asset))?;
     if db::assets::find(&state.pool, account, asset)
         .await?
@@ -460,7 +733,10 @@ async fn list_by_asset(
         .into_iter()
         .map(|r| IndexedAssetSummary {
             id: r.id,
-            index: json!({"_id": r.index_id, "name": r.index_name}),
+            index: IndexName {
+                id: r.index_id,
+                name: r.index_name,
+            },
         })
         .collect();
     Ok(Json(paging.page_of(data, total)))

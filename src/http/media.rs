@@ -9,13 +9,13 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use tower::ServiceExt;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::services::ServeFile;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extractors::Path;
 use super::AppState;
 use crate::db;
@@ -23,11 +23,8 @@ use crate::domain::{AssetId, StepStatus};
 use crate::signing::{now_secs, Denied};
 use crate::storage::{AssetFile, PublishedFile};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/media/{asset_id}/{expires}/{signature}/{*file}",
-        get(serve),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(serve))
 }
 
 /// Any origin: a signed URL is a capability, whoever holds it may play it, and
@@ -77,6 +74,39 @@ impl From<Denied> for ApiError {
     }
 }
 
+/// A thumbnail or HLS file, under the signed URL the asset object hands out.
+///
+/// No API key: the URL carries the permission. `file` is `thumb.jpg` or
+/// `hls/<name>` (`master.m3u8`, `index.m3u8`, segments); the segment URIs in
+/// the playlists are relative, so they work under the same signature.
+/// Supports Range, ETag/If-None-Match and Last-Modified/If-Modified-Since.
+/// Open to pages of any origin (CORS, `Access-Control-Allow-Origin: *`): a
+/// preflight (OPTIONS) is answered without a signature check and allows
+/// Range, If-None-Match and If-Modified-Since; Content-Length, Content-Range,
+/// Accept-Ranges and ETag are exposed. A 403 or 404 carries the CORS headers
+/// too.
+#[utoipa::path(
+    get,
+    operation_id = "get_media_file",
+    path = "/media/{asset_id}/{expires}/{signature}/{*file}",
+    tag = "media",
+    params(
+        ("asset_id" = String, Path),
+        ("expires" = String, Path, description = "Unix seconds."),
+        ("signature" = String, Path),
+        ("file" = String, Path),
+    ),
+    responses(
+        (status = 200, description = "The file.", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 206, description = "A byte range of the file.", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 304, description = "Not modified."),
+        (status = 307, description = "Only with `--media-redirect` on S3 storage, for thumbnails and segments (never playlists): the file is at `Location`, a presigned URL of its object valid for 10 minutes. `Cache-Control: no-store`.",
+            headers(("Location" = String, description = "The presigned URL."))),
+        (status = 403, description = "The signature is wrong or expired.", body = ErrorBody),
+        (status = 404, description = "No such file, or not ready.", body = ErrorBody),
+        (status = 416, description = "The range is not within the file."),
+    ),
+)]
 async fn serve(
     State(state): State<AppState>,
     Path((raw_id, expires, signature, file)): Path<(String, String, String, String)>,

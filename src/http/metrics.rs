@@ -8,17 +8,32 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::AppState;
 use crate::assets::{Work, DELIVERY_KIND};
 use crate::stats;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(scrape))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(scrape))
 }
 
+/// Prometheus metrics in the text exposition format.
+///
+/// Requests by route template, method and status, with latency histograms;
+/// bytes received and uploads in flight by upload method; jobs by kind and
+/// state, job run times and attempts; media-child exits by task and outcome;
+/// database and storage errors; rate-limit refusals. With
+/// `ASSETD_METRICS_BIND` set it is served on that address only, and this path
+/// answers 404 here.
+#[utoipa::path(
+    get,
+    operation_id = "metrics",
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "The current metrics.", body = String, content_type = "text/plain")),
+)]
 async fn scrape(State(state): State<AppState>) -> Response {
     match state.queue.counts().await {
         Ok(counts) => {

@@ -1,10 +1,35 @@
 //! Paged lists, shared by every list endpoint: `page` and `page_limit` in,
 //! `{"data": [...], "page_info": {...}}` out.
 
-use serde::Serialize;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
+use super::extractors::Query;
 use crate::domain::{Page, PageLimit};
+
+/// `page` and `page_limit` as they arrive, documented as what they must be;
+/// [`Paging`] (the extractor) checks them so each error names its parameter.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1-based.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000000, default = 1)]
+    page: Option<String>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 50, default = 10)]
+    page_limit: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Paging {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(query) = Query::<PageQuery>::from_request_parts(parts, state).await?;
+        Self::parse(query.page.as_deref(), query.page_limit.as_deref())
+    }
+}
 
 /// A validated page request.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +69,7 @@ impl Paging {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PageInfo {
     page: u32,
     limit_per_page: u32,
@@ -52,10 +77,39 @@ pub struct PageInfo {
     total_results: u64,
 }
 
-#[derive(Serialize)]
+/// One page of a list.
+#[derive(Serialize, ToSchema)]
 pub struct ListView<T: Serialize> {
-    data: Vec<T>,
-    page_info: PageInfo,
+    pub data: Vec<T>,
+    pub page_info: PageInfo,
+}
+
+/// The order of a list, as sent; read by [`by_updated`] and [`descending`].
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SortQuery {
+    #[param(inline, value_type = Option<SortBy>)]
+    pub sort_by: Option<String>,
+    #[param(inline, value_type = Option<SortOption>)]
+    pub sort_option: Option<String>,
+}
+
+/// What a list is ordered by.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case", default = "created_at")]
+#[allow(dead_code)]
+pub enum SortBy {
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// Which way a list is ordered.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase", default = "desc")]
+#[allow(dead_code)]
+pub enum SortOption {
+    Desc,
+    Asc,
 }
 
 /// `sort_by`: `created_at` (the default) or `updated_at`.

@@ -196,3 +196,46 @@ async fn undecodable_path_segments_are_json_errors_on_every_route() {
     let (status, body) = crate::common::json_of(response).await;
     assert_error(status, &body, 400, "parameter_invalid");
 }
+
+/// Control characters (a NUL above all, which PostgreSQL cannot store in text)
+/// are refused at the edge: a 404 in a path, which no id can match, and a 400
+/// naming the parameter in a filter or a name. None reaches the database, so
+/// none is a 500 on either engine (schemathesis found the first).
+#[tokio::test]
+async fn control_characters_are_refused_before_the_database() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/webhooks/wh_%00",
+        "/assets/multipart-uploads/ab%00cd",
+        "/assets/multipart-uploads/%00/presigned-urls",
+    ] {
+        let (status, body) = app.get(path).await;
+        assert_error(status, &body, 404, "resource_not_exist");
+    }
+    let index = "0193a1b2c3d4e5f60718293a4b5c6d7e";
+    for (path, name) in [
+        ("/assets?filename=ab%00cd".to_string(), "filename"),
+        ("/assets?filename=%01".to_string(), "filename"),
+        (
+            format!("/indexes/{index}/indexed-assets?filename=a%00"),
+            "filename",
+        ),
+        ("/indexes?index_name=x%00y".to_string(), "index_name"),
+    ] {
+        let (status, body) = app.get(&path).await;
+        let message = assert_error(status, &body, 400, "parameter_invalid");
+        assert!(message.contains(name), "{path}: {message}");
+    }
+    let (status, body) = app
+        .send_json(
+            reqwest::Method::POST,
+            "/indexes",
+            serde_json::json!({"index_name": "a\u{0}b", "models": [{"model_name": "marengo2.7"}]}),
+        )
+        .await;
+    let message = assert_error(status, &body, 400, "parameter_invalid");
+    assert!(message.contains("index_name"), "{message}");
+    let (status, body) = app.get("/indexes").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["page_info"]["total_results"], 0, "{body}");
+}

@@ -8,13 +8,13 @@ use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
-use super::parse_bool;
+use super::{parse_bool, TextBool};
 use crate::assets::AssetView;
 use crate::assets::{self, IngestError, NewAssetRequest};
 use crate::domain::{AccountId, AssetMethod, Filename, UserMetadata};
 use crate::fetch::FetchError;
 use crate::http::auth::Account;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extractors::Json;
 use crate::http::public_base::PublicBase;
 use crate::http::AppState;
@@ -32,6 +32,38 @@ struct CreateForm {
     file: Option<FilePart>,
 }
 
+// For the OpenAPI document; `CreateForm` is what is read. JSON Schema's
+// `oneOf` could tie each part to its method, but the fuzzer cannot fill a file
+// part under it.
+/// The form of `POST /v1.3/assets`: `file` is required with method `direct`,
+/// `url` with method `url`; `filename` wins over the part's file name or the
+/// URL's last segment.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct CreateAssetForm {
+    /// `direct` (the file is in `file`) or `url` (the server fetches `url`).
+    #[schema(pattern = "^\\s*(direct|url)\\s*$", example = "direct")]
+    method: String,
+    /// With method `direct`: the file; it streams to disk.
+    #[schema(value_type = Option<String>, format = Binary, nullable = false)]
+    file: Option<Vec<u8>>,
+    /// With method `url` (and refused with `direct`): http or https. Private
+    /// addresses are refused unless `ASSETD_ALLOW_PRIVATE_URLS` is set.
+    #[schema(format = "uri", nullable = false)]
+    url: Option<String>,
+    // These are inline, and so without a description of their own: the
+    // fuzzer takes a string behind a reference for any type.
+    #[schema(inline, nullable = false)]
+    filename: Option<Filename>,
+    #[schema(inline, nullable = false)]
+    enable_hls: Option<TextBool>,
+    #[schema(inline, nullable = false)]
+    enable_thumbnail: Option<TextBool>,
+    /// A JSON object of strings, numbers, booleans or arrays of strings.
+    #[schema(nullable = false)]
+    user_metadata: Option<String>,
+}
+
 struct FilePart {
     upload: Upload,
     name_hint: Option<String>,
@@ -43,6 +75,37 @@ const MAX_TEXT_FIELD: usize = 64 * 1024;
 /// that the client sees the 413 instead of a reset connection.
 const DRAIN_AFTER_LIMIT: u64 = 64 * 1024 * 1024;
 
+/// Create an asset by direct upload or from a URL.
+///
+/// Parts may come in any order; the file streams to disk. Files up to
+/// `ASSETD_SYNC_MAX_BYTES` (default 200 MiB) are probed before the answer
+/// (`ready` or `failed`); larger ones answer `processing` and a background
+/// job probes them. A URL is fetched within the request when its
+/// Content-Length is known and within that threshold; otherwise its first
+/// bytes are checked (non-media is refused at once) and a job downloads it.
+#[utoipa::path(
+    post,
+    operation_id = "create_asset",
+    path = "/assets",
+    tag = "assets",
+    security(("apiKey" = [])),
+    request_body(content = CreateAssetForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The asset.", body = AssetView, links(
+            ("retrieve" = (operation_id = "retrieve_asset", parameters(("asset_id" = "$response.body#/_id")))),
+            ("delete" = (operation_id = "delete_asset", parameters(("asset_id" = "$response.body#/_id")))),
+            ("replace_user_metadata" = (operation_id = "replace_asset_user_metadata", parameters(("asset_id" = "$response.body#/_id")))),
+            ("update_user_metadata" = (operation_id = "update_asset_user_metadata", parameters(("asset_id" = "$response.body#/_id")))),
+            ("delete_user_metadata" = (operation_id = "delete_asset_user_metadata", parameters(("asset_id" = "$response.body#/_id")))),
+            ("references" = (operation_id = "list_asset_references", parameters(("asset_id" = "$response.body#/_id")))),
+        )),
+        (status = 400, description = "A field is missing or invalid, the file is not media, or the URL is refused.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 413, description = "The file is larger than `ASSETD_MAX_UPLOAD_BYTES`.", body = ErrorBody),
+        (status = 429, description = "Over the account's upload rate (a token bucket). Every answer of this operation carries `X-Ratelimit-Limit` (the bucket's size), `X-Ratelimit-Remaining` and `X-Ratelimit-Reset` (seconds until full); a 429 also carries `Retry-After` (seconds).", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     Account(account): Account,
@@ -59,6 +122,12 @@ pub(super) async fn create(
     let fields = form.validate()?;
     let record = match fields.method {
         AssetMethod::Direct => {
+            if form.url.is_some() {
+                return Err(ApiError::invalid(
+                    "url",
+                    "it is read only with method url; send the file alone with method direct",
+                ));
+            }
             let file = form.file.ok_or(ApiError::ParameterNotProvided("file"))?;
             let filename = fields
                 .filename
@@ -145,7 +214,7 @@ impl CreateForm {
                     expected: "direct, url",
                 })?,
         };
-        let filename = match self.filename.as_deref().filter(|f| !f.is_empty()) {
+        let filename = match self.filename.as_deref() {
             Some(raw) => {
                 Some(Filename::parse(raw).map_err(|e| ApiError::invalid("filename", e.0))?)
             }

@@ -3,48 +3,79 @@
 
 use axum::extract::State;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::assets::AssetView;
 use crate::db::assets::ListFilter;
-use crate::domain::{AssetId, AssetKind, Filename};
+use crate::domain::{printable, AssetId, AssetKind, Filename};
 use crate::http::auth::Account;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extractors::{Json, RepeatedQuery};
-use crate::http::paging::{ListView, Paging};
+use crate::http::paging::{ListView, PageQuery, Paging};
 use crate::http::public_base::PublicBase;
 use crate::http::AppState;
 
-/// Raw query values; validated into domain types in `list` so each error names its parameter.
-#[derive(Deserialize)]
+/// Raw query values; validated into domain types in `list` so each error
+/// names its parameter.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
-    page: Option<String>,
-    page_limit: Option<String>,
+    /// Only these assets: repeated keys or comma-separated, at most 100.
     #[serde(default)]
+    #[param(inline, value_type = Option<Vec<AssetId>>, max_items = 100, style = Form, explode)]
     asset_ids: Vec<String>,
+    /// Only these kinds: repeated keys or comma-separated.
     #[serde(default)]
+    #[param(inline, value_type = Option<Vec<AssetTypeFilter>>, style = Form, explode)]
     asset_types: Vec<String>,
+    /// A case-insensitive substring of the filename; `%`, `_` and `\` match
+    /// literally.
+    #[param(max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     filename: Option<String>,
+}
+
+/// What `asset_types` takes: `document`, a kind the platform knows and this
+/// server never stores, matches nothing.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum AssetTypeFilter {
+    Video,
+    Audio,
+    Image,
+    Document,
 }
 
 /// At most this many ids in one `asset_ids` filter.
 const MAX_FILTER_IDS: usize = 100;
 
-/// Repeated keys and comma-separated values both make lists.
+/// Repeated keys and comma-separated values both make lists; an empty item
+/// is kept, for the parse to refuse (the document says what an item is).
 fn split_list(values: &[String]) -> impl Iterator<Item = &str> {
-    values
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
+    values.iter().flat_map(|v| v.split(',')).map(str::trim)
 }
 
+/// List the account's assets, newest first.
+#[utoipa::path(
+    get,
+    operation_id = "list_assets",
+    path = "/assets",
+    tag = "assets",
+    security(("apiKey" = [])),
+    params(PageQuery, ListQuery),
+    responses(
+        (status = 200, description = "One page; a page past the end has empty `data`.", body = ListView<AssetView>),
+        (status = 400, description = "A parameter is invalid; the message names it.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     Account(account): Account,
     PublicBase(base): PublicBase,
+    paging: Paging,
     RepeatedQuery(query): RepeatedQuery<ListQuery>,
 ) -> Result<Json<ListView<AssetView>>, ApiError> {
-    let paging = Paging::parse(query.page.as_deref(), query.page_limit.as_deref())?;
     let asset_ids = split_list(&query.asset_ids)
         .map(|raw| {
             AssetId::parse(raw)
@@ -71,7 +102,12 @@ pub(super) async fn list(
     let filename_contains = query
         .filename
         .filter(|f| !f.is_empty())
-        .map(|f| f.to_lowercase());
+        .map(|f| {
+            printable(&f)
+                .map(str::to_lowercase)
+                .map_err(|e| ApiError::invalid("filename", e.0))
+        })
+        .transpose()?;
     if filename_contains
         .as_ref()
         .is_some_and(|f| f.chars().count() > Filename::MAX_CHARS)
@@ -116,7 +152,7 @@ mod tests {
         ];
         assert_eq!(
             split_list(&values).collect::<Vec<_>>(),
-            ["video", "audio", "image"]
+            ["video", "audio", "image", "", ""]
         );
     }
 }

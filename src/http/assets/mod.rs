@@ -6,46 +6,42 @@ mod create;
 mod list;
 mod user_metadata;
 
-use std::sync::Arc;
-
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::Router;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::auth::Account;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extractors::{Json, Path, Query};
 use super::public_base::PublicBase;
-use super::rate_limit::CreateLimiter;
-use super::AppState;
+use super::{AppState, CreateLimit};
 use crate::assets::AssetView;
 use crate::assets::{self, Deleted};
 use crate::domain::AssetId;
 pub(super) use user_metadata::{metadata_error, MetadataBody};
 
-/// `limiter` is None when uploads are not rate-limited.
-pub fn router(state: &AppState, limiter: Option<CreateLimiter>) -> Router<AppState> {
+/// `limit` is None when uploads are not rate-limited.
+pub fn router(limit: Option<CreateLimit>) -> OpenApiRouter<AppState> {
     // The upload limit is enforced while the file streams in, not on the whole body.
-    let mut assets = get(list::list)
-        .post(create::create)
-        .layer(DefaultBodyLimit::disable());
-    if let Some(limiter) = limiter {
+    let mut assets: UtoipaMethodRouter<AppState> =
+        routes!(list::list, create::create).layer(DefaultBodyLimit::disable());
+    if let Some(limit) = limit {
         assets = assets.layer(axum::middleware::from_fn_with_state(
-            (state.clone(), Arc::new(limiter)),
+            limit,
             super::rate_limit::limit_creates,
         ));
     }
-    Router::new()
-        .route("/assets", assets)
-        .route("/assets/{asset_id}", get(retrieve).delete(remove))
-        .route(
-            "/assets/{asset_id}/user-metadata",
-            put(user_metadata::replace)
-                .patch(user_metadata::merge)
-                .delete(user_metadata::clear),
-        )
+    OpenApiRouter::new()
+        .routes(assets)
+        .routes(routes!(retrieve, remove))
+        .routes(routes!(
+            user_metadata::replace,
+            user_metadata::merge,
+            user_metadata::clear
+        ))
 }
 
 /// A malformed id names no asset: 404, the same as an unknown one.
@@ -57,6 +53,20 @@ fn not_found(raw: &str) -> ApiError {
     ApiError::not_found("asset", raw)
 }
 
+/// Retrieve an asset.
+#[utoipa::path(
+    get,
+    operation_id = "retrieve_asset",
+    path = "/assets/{asset_id}",
+    tag = "assets",
+    security(("apiKey" = [])),
+    params(("asset_id" = String, Path)),
+    responses(
+        (status = 200, description = "The asset.", body = AssetView),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such asset in this account.", body = ErrorBody),
+    ),
+)]
 async fn retrieve(
     State(state): State<AppState>,
     Account(account): Account,
@@ -72,11 +82,33 @@ async fn retrieve(
     Ok(Json(AssetView::new(record, &state.signer, &base)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeleteQuery {
+    /// Delete the indexed assets that reference the asset too.
+    #[param(inline, value_type = Option<TextBool>)]
     force: Option<String>,
 }
 
+/// Delete an asset and every file of it.
+///
+/// Refused with 409 `asset_in_use` while indexed assets reference it, unless
+/// `force=true`, which deletes those indexed assets too.
+#[utoipa::path(
+    delete,
+    operation_id = "delete_asset",
+    path = "/assets/{asset_id}",
+    tag = "assets",
+    security(("apiKey" = [])),
+    params(("asset_id" = String, Path), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`force` is not a boolean.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such asset in this account.", body = ErrorBody),
+        (status = 409, description = "Indexed assets reference it (`asset_in_use`).", body = ErrorBody),
+    ),
+)]
 async fn remove(
     State(state): State<AppState>,
     Account(account): Account,
@@ -91,6 +123,16 @@ async fn remove(
         Deleted::InUse { references } => Err(ApiError::AssetInUse { references }),
     }
 }
+
+// A boolean form or query field, as `parse_bool` takes it.
+/// `true` or `false`, in any case; empty is `false`.
+#[derive(utoipa::ToSchema)]
+#[schema(
+    value_type = String,
+    pattern = "^\\s*([tT][rR][uU][eE]|[fF][aA][lL][sS][eE])?\\s*$",
+    example = "true"
+)]
+struct TextBool(#[allow(dead_code)] String);
 
 /// `true` or `false` in any case; absent or empty is false.
 fn parse_bool(name: &'static str, raw: Option<&str>) -> Result<bool, ApiError> {

@@ -6,17 +6,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::{asset_id, not_found};
 use crate::assets::{change_user_metadata, MetadataChange, MetadataError, MetadataOwner};
 use crate::domain::UserMetadata;
 use crate::http::auth::Account;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extractors::{Json, Path};
 use crate::http::AppState;
 
-#[derive(Deserialize)]
+/// A change of user metadata.
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct MetadataBody {
+    #[schema(value_type = UserMetadata)]
     user_metadata: Option<Value>,
 }
 
@@ -29,6 +32,25 @@ impl MetadataBody {
     }
 }
 
+/// Replace an asset's user metadata.
+///
+/// The stored metadata becomes `user_metadata`, less its keys whose value is
+/// `""`, `[]` or null (ignored). `{}` clears it, as DELETE does.
+#[utoipa::path(
+    put,
+    operation_id = "replace_asset_user_metadata",
+    path = "/assets/{asset_id}/user-metadata",
+    tag = "assets",
+    request_body = MetadataBody,
+    security(("apiKey" = [])),
+    params(("asset_id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+        (status = 400, description = "The metadata breaks a rule; the message says which.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such asset in this account.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn replace(
     State(state): State<AppState>,
     Account(account): Account,
@@ -39,6 +61,26 @@ pub(super) async fn replace(
     apply(&state, account, &raw_id, change).await
 }
 
+/// Merge into an asset's user metadata.
+///
+/// Each key of `user_metadata` is set; a null value removes the key; `""` and
+/// `[]` change nothing; other keys stay. Refused whole (400) when the result
+/// would pass a limit.
+#[utoipa::path(
+    patch,
+    operation_id = "update_asset_user_metadata",
+    path = "/assets/{asset_id}/user-metadata",
+    tag = "assets",
+    request_body = MetadataBody,
+    security(("apiKey" = [])),
+    params(("asset_id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+        (status = 400, description = "The metadata breaks a rule; the message says which.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such asset in this account.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn merge(
     State(state): State<AppState>,
     Account(account): Account,
@@ -49,6 +91,21 @@ pub(super) async fn merge(
     apply(&state, account, &raw_id, change).await
 }
 
+/// Remove all of an asset's user metadata.
+#[utoipa::path(
+    delete,
+    operation_id = "delete_asset_user_metadata",
+    path = "/assets/{asset_id}/user-metadata",
+    tag = "assets",
+    security(("apiKey" = [])),
+    params(("asset_id" = String, Path)),
+    responses(
+        (status = 204, description = "Done; no body."),
+        (status = 400, description = "The metadata breaks a rule; the message says which.", body = ErrorBody),
+        (status = 401, description = "No valid API key.", body = ErrorBody),
+        (status = 404, description = "No such asset in this account.", body = ErrorBody),
+    ),
+)]
 pub(super) async fn clear(
     State(state): State<AppState>,
     Account(account): Account,
