@@ -41,7 +41,7 @@ pub async fn delete(
     }
     // The asset as it was, for its event: rolled back with the rest when the
     // delete is refused.
-    super::events::record_asset(app, &mut tx, super::EventType::AssetDeleted, id).await?;
+    super::events::record_asset(&app.outbox(), &mut tx, super::EventType::AssetDeleted, id).await?;
     if !db::assets::delete(&mut tx, account, id).await? {
         tx.rollback().await?;
         if db::assets::find(pool, account, id).await?.is_none() {

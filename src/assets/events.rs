@@ -8,9 +8,12 @@ use anyhow::Context;
 use serde::{Serialize, Serializer};
 
 use super::view::AssetView;
+use assetd_queue::{Queue, RetryPolicy};
+
 use crate::app::App;
 use crate::db::{self, webhooks::WebhookRow, Connection};
 use crate::domain::{AccountId, AssetId, AssetStatus, Step, StepStatus};
+use crate::signing::UrlSigner;
 
 /// What an event reports (the platform's notification `type`s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +111,7 @@ pub async fn set_step(
         return Ok(false);
     }
     if let Some(event) = EventType::of_step(step, status) {
-        record_asset(app, &mut tx, event, id).await?;
+        record_asset(&app.outbox(), &mut tx, event, id).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -131,12 +134,34 @@ pub fn taken_by(endpoint: &WebhookRow) -> Vec<EventType> {
         .collect()
 }
 
+/// What recording an event needs besides the caller's transaction: how the
+/// asset is shown (its media URLs' signer and base), and where its deliveries
+/// are queued.
+pub struct Outbox<'a> {
+    pub signer: &'a UrlSigner,
+    pub base: &'a url::Url,
+    pub queue: &'a Queue,
+    pub retry: RetryPolicy,
+}
+
+impl App {
+    /// The outbox of a server: its signer, its public base, its queue.
+    pub fn outbox(&self) -> Outbox<'_> {
+        Outbox {
+            signer: &self.signer,
+            base: self.public_base(),
+            queue: &self.queue,
+            retry: self.config.retry_policy(),
+        }
+    }
+}
+
 /// Records `event` about asset `id`, as the asset is now in the caller's
 /// transaction: the event row and a delivery job for each endpoint of the
 /// asset's account that takes it. Most accounts have none: that costs one
 /// indexed query, and no row is written.
 pub async fn record_asset(
-    app: &App,
+    outbox: &Outbox<'_>,
     conn: &mut Connection,
     event: EventType,
     id: AssetId,
@@ -153,7 +178,7 @@ pub async fn record_asset(
     let Some(asset) = db::assets::find(&mut *conn, parse_account(&account)?, id).await? else {
         return Ok(());
     };
-    let view = AssetView::new(asset, &app.signer, app.public_base());
+    let view = AssetView::new(asset, outbox.signer, outbox.base);
     let data = serde_json::to_string(&view).context("writing an event's asset")?;
     let row = db::webhooks::EventRow {
         id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
@@ -164,8 +189,8 @@ pub async fn record_asset(
     };
     db::webhooks::insert_event(&mut *conn, &row).await?;
     for endpoint in takers {
-        let job = super::plan::delivery_job(&row.id, &endpoint.id, &app.config.retry_policy());
-        app.queue.enqueue(&mut *conn, &job).await?;
+        let job = super::plan::delivery_job(&row.id, &endpoint.id, &outbox.retry);
+        outbox.queue.enqueue(&mut *conn, &job).await?;
     }
     Ok(())
 }

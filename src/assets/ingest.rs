@@ -325,7 +325,7 @@ async fn insert_with_jobs(
             .await?;
     }
     if let Some(event) = EventType::of_status(row.status) {
-        events::record_asset(app, &mut tx, event, row.id).await?;
+        events::record_asset(&app.outbox(), &mut tx, event, row.id).await?;
     }
     let inserted = db::assets::find(&mut *tx, request.account, row.id)
         .await?
@@ -358,7 +358,7 @@ pub async fn finish_processing(app: &App, id: AssetId, verdict: &Verdict) -> any
         Verdict::Ready { .. } => EventType::AssetReady,
         Verdict::Failed(_) => EventType::AssetFailed,
     };
-    events::record_asset(app, &mut tx, event, id).await?;
+    events::record_asset(&app.outbox(), &mut tx, event, id).await?;
     for step in steps {
         app.queue
             .enqueue(

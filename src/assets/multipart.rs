@@ -289,8 +289,13 @@ pub async fn report_chunks(
         if db::multipart::close(&mut tx, upload_id, "completed").await? {
             let assemble = Work::Assemble.job(asset, app.config.job_max_attempts);
             app.queue.enqueue(&mut tx, &assemble).await?;
-            super::events::record_asset(app, &mut tx, super::EventType::MultipartCompleted, asset)
-                .await?;
+            super::events::record_asset(
+                &app.outbox(),
+                &mut tx,
+                super::EventType::MultipartCompleted,
+                asset,
+            )
+            .await?;
         }
         tx.commit().await?;
         app.queue.wake();
@@ -354,7 +359,13 @@ pub async fn expire(app: &App, asset: AssetId) -> anyhow::Result<bool> {
     if !db::multipart::close(&mut tx, &session.id, "expired").await? {
         return Ok(false);
     }
-    super::events::record_asset(app, &mut tx, super::EventType::MultipartExpired, asset).await?;
+    super::events::record_asset(
+        &app.outbox(),
+        &mut tx,
+        super::EventType::MultipartExpired,
+        asset,
+    )
+    .await?;
     tx.commit().await?;
     app.storage.discard_multipart(&target_of(&session)?).await?;
     Ok(true)

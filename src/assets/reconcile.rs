@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use assetd_queue::Queue;
 
+use super::events::{EventType, Outbox};
 use super::plan::Work;
 use crate::db::{self, Pool};
 use crate::domain::{AssetId, AssetStatus, Step, StepStatus};
@@ -84,10 +85,11 @@ impl Problem {
 pub async fn fsck(
     pool: &Pool,
     storage: &Storage,
-    queue: &Queue,
+    outbox: &Outbox<'_>,
     max_attempts: u32,
     repair: bool,
 ) -> anyhow::Result<Vec<Problem>> {
+    let queue = outbox.queue;
     let mut found = Vec::new();
     let mut rows = HashSet::new();
     let mut after = None;
@@ -103,12 +105,7 @@ pub async fn fsck(
             if !storage.has_original(asset.id).await? {
                 found.push(Problem::MissingOriginal(asset.id));
                 if repair {
-                    db::assets::mark_lost(
-                        pool,
-                        asset.id,
-                        "The stored file is missing; upload it again.",
-                    )
-                    .await?;
+                    mark_lost(pool, outbox, asset.id).await?;
                 }
                 continue;
             }
@@ -200,6 +197,17 @@ fn output_of(step: Step) -> AssetFile {
         Step::Thumbnail => AssetFile::Thumbnail,
         Step::Hls => AssetFile::hls_master(),
     }
+}
+
+/// Fails an asset whose original is gone, with its `asset.failed` event, in
+/// one transaction.
+async fn mark_lost(pool: &Pool, outbox: &Outbox<'_>, id: AssetId) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    if db::assets::mark_lost(&mut *tx, id, "The stored file is missing; upload it again.").await? {
+        super::events::record_asset(outbox, &mut tx, EventType::AssetFailed, id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Puts a step back to pending and queues its job, in one transaction.

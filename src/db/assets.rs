@@ -616,7 +616,11 @@ pub async fn page_by_id(
 
 /// Marks an asset failed whatever its state (its stored file is gone); its
 /// requested steps become errors. False when it is gone.
-pub async fn mark_lost(pool: &Pool, id: AssetId, message: &str) -> sqlx::Result<bool> {
+pub async fn mark_lost<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: AssetId,
+    message: &str,
+) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE assets SET status = 'failed', error_message = $1, updated_at = $2,
                 hls_status = CASE WHEN hls_status IS NULL THEN NULL ELSE 'error' END,
@@ -626,7 +630,7 @@ pub async fn mark_lost(pool: &Pool, id: AssetId, message: &str) -> sqlx::Result<
     .bind(message)
     .bind(super::now_millis())
     .bind(id.as_string())
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 use crate::common::{
     assert_error, asset_with_thumbnail, data_env, direct_form, fixtures, kill_and_restart,
-    one_chunk_session, put_the_chunk, TestApp, BIN, SHORT_LEASE,
+    lose_stored_file, one_chunk_session, put_the_chunk, TestApp, BIN, SHORT_LEASE,
 };
 
 /// What the receiver answers each request, in turn; then 200.
@@ -348,10 +348,10 @@ async fn bad_webhooks_are_refused_with_json_errors() {
     assert_error(status, &body, 404, "resource_not_exist");
 }
 
-/// `assetd webhooks ...` on the server's data dir, while it runs: stdout.
+/// `assetd ...` on the server's data dir, while it runs: its success and
+/// what it said.
 async fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
     let out = tokio::process::Command::new(BIN)
-        .arg("webhooks")
         .args(args)
         .envs(data_env(app.data_dir.path()))
         .output()
@@ -369,6 +369,7 @@ async fn the_command_line_adds_lists_and_removes_endpoints() {
     let (ok, said) = cli(
         &app,
         &[
+            "webhooks",
             "add",
             "--account",
             "default",
@@ -394,27 +395,41 @@ async fn the_command_line_adds_lists_and_removes_endpoints() {
     receiver.wait_for(1).await;
     assert_eq!(receiver.events(&secret)[0]["data"]["_id"], created["_id"]);
 
-    let (ok, said) = cli(&app, &["list", "--account", "default"]).await;
+    let (ok, said) = cli(&app, &["webhooks", "list", "--account", "default"]).await;
     assert!(
         ok && said.contains(&id) && said.contains(&receiver.url),
         "{said}"
     );
     let (ok, said) = cli(
         &app,
-        &["add", "--account", "nobody", "--url", &receiver.url],
+        &[
+            "webhooks",
+            "add",
+            "--account",
+            "nobody",
+            "--url",
+            &receiver.url,
+        ],
     )
     .await;
     assert!(!ok && said.contains("no account named 'nobody'"), "{said}");
     let (ok, said) = cli(
         &app,
-        &["add", "--account", "default", "--url", &receiver.url],
+        &[
+            "webhooks",
+            "add",
+            "--account",
+            "default",
+            "--url",
+            &receiver.url,
+        ],
     )
     .await;
     assert!(
         !ok && said.contains("private"),
         "the SSRF guard holds here too: {said}"
     );
-    let (ok, said) = cli(&app, &["remove", &id, "--account", "default"]).await;
+    let (ok, said) = cli(&app, &["webhooks", "remove", &id, "--account", "default"]).await;
     assert!(ok, "{said}");
     let (status, listed) = app.get("/webhooks").await;
     assert_eq!(status, 200);
@@ -499,4 +514,32 @@ async fn delivery_count(app: &TestApp, webhook: &str) -> usize {
     let (status, deliveries) = app.get(&format!("/webhooks/{webhook}/deliveries")).await;
     assert_eq!(status, 200, "{deliveries}");
     deliveries["data"].as_array().unwrap().len()
+}
+
+/// `assetd fsck --repair` fails an asset whose original is gone: that change
+/// of status has its event too, written in the same transaction.
+#[tokio::test]
+async fn an_asset_that_fsck_finds_lost_reports_its_failure() {
+    let receiver = Receiver::start(Vec::new()).await;
+    let app = TestApp::spawn().await;
+    let (_, secret) = register(&app, &receiver.url, Some(&["asset.failed"])).await;
+    let (status, created) = app.upload(&fixtures().path("frame.png")).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["_id"].as_str().unwrap().to_string();
+    lose_stored_file(app.data_dir.path(), &id, "original").await;
+    let (ok, said) = cli(&app, &["fsck", "--repair"]).await;
+    assert!(ok, "{said}");
+    assert!(said.contains("[repaired]"), "{said}");
+    receiver.wait_for(1).await;
+    let events = receiver.events(&secret);
+    assert_eq!(types(&events), ["asset.failed"], "{events:?}");
+    assert_eq!(events[0]["data"]["_id"], id.as_str());
+    assert_eq!(events[0]["data"]["status"], "failed");
+    assert!(
+        events[0]["data"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing"),
+        "{events:?}"
+    );
 }
