@@ -10,6 +10,7 @@
 pub mod assets;
 pub mod indexes;
 pub mod inline_reads;
+pub mod jobs;
 pub mod keys;
 pub mod multipart;
 pub mod rate_limits;

@@ -2,11 +2,13 @@
 
 mod assets;
 mod auth;
+mod console;
 mod error;
 mod extractors;
 mod health;
 mod indexed_filter;
 mod indexes;
+mod jobs;
 mod media;
 mod metrics;
 mod multipart;
@@ -142,12 +144,14 @@ fn routes(served: &Served) -> OpenApiRouter<AppState> {
     routes
 }
 
-/// The API under /v1.3 and the media files under /media.
+/// The API under /v1.3, the media files under /media, the web console under
+/// /console.
 fn resources(served: &Served) -> OpenApiRouter<AppState> {
     let api = assets::router(served.create_limit.clone())
         .merge(indexes::router())
         .merge(multipart::router())
-        .merge(webhooks::router());
+        .merge(webhooks::router())
+        .merge(jobs::router());
     // Closed to browsers unless origins are configured: without a CORS layer a
     // preflight gets the usual 405 and no page on another origin may read a response.
     let api = match api_cors(&served.cors_origins) {
@@ -158,6 +162,7 @@ fn resources(served: &Served) -> OpenApiRouter<AppState> {
         .nest("/v1.3", api)
         .merge(with_cors(media::router(), media::cors()))
         .merge(multipart::chunk_router())
+        .merge(console::router())
 }
 
 /// tower-http's layer, so the CORS rules (preflight answers, `Vary`, origin

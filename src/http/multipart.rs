@@ -126,6 +126,7 @@ struct UploadHeaders {
 
 #[derive(Serialize, ToSchema)]
 struct ChunkUrl {
+    #[schema(minimum = 1)]
     chunk_index: u64,
     url: String,
     expires_at: Timestamp,
@@ -554,6 +555,7 @@ enum SessionState {
 
 #[derive(Serialize, ToSchema)]
 struct ChunkStatus {
+    #[schema(minimum = 1)]
     index: u64,
     /// `completed`, or `pending` until it is uploaded.
     #[schema(value_type = ChunkState)]

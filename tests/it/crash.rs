@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::{
-    direct_form, fixtures, kill_and_restart, played_seconds, wait_until_settled, TestApp,
-    SHORT_LEASE,
+    assert_error, direct_form, fixtures, json_of, kill_and_restart, played_seconds,
+    wait_until_settled, TestApp, SHORT_LEASE,
 };
 
 fn entries(dir: &PathBuf) -> Vec<String> {
@@ -195,7 +195,7 @@ async fn a_server_killed_again_and_again_mid_job_loses_no_valid_asset() {
 }
 
 #[tokio::test]
-async fn failed_jobs_are_retried_by_the_operator_while_the_server_runs() {
+async fn failed_jobs_are_shown_and_retried_through_the_api_while_the_server_runs() {
     // No interruption allowed: a kill mid-transcode fails the HLS job for real.
     let env = [
         ("ASSETD_JOB_LEASE_SECS", "1"),
@@ -222,8 +222,61 @@ async fn failed_jobs_are_retried_by_the_operator_while_the_server_runs() {
         "{listed}"
     );
 
-    let said = assetd_command(&app, &["jobs", "retry", "--asset", &id]);
-    assert!(said.contains("1 failed job(s) queued again"), "{said}");
+    // The account sees the failure in GET /v1.3/jobs; another does not.
+    let (status, jobs) = app.get("/jobs").await;
+    assert_eq!(status, 200, "{jobs}");
+    assert!(
+        jobs["counts"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"kind": "hls", "state": "failed", "count": 1})),
+        "{jobs}"
+    );
+    let failed_job = &jobs["failed"][0];
+    assert_eq!(failed_job["asset_id"], id.as_str(), "{jobs}");
+    assert_eq!(failed_job["kind"], "hls", "{jobs}");
+    assert!(
+        failed_job["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{jobs}"
+    );
+    let other = app.key_for("other").await;
+    let as_other = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .header("x-api-key", &other)
+    };
+    let (_, theirs) = json_of(
+        as_other(reqwest::Method::GET, "/jobs")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(theirs, serde_json::json!({"counts": [], "failed": []}));
+    let response = as_other(reqwest::Method::POST, &format!("/assets/{id}/retry"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_error(status, &body, 404, "resource_not_exist");
+
+    // The operator's retry (the console's button): queued again, and done.
+    let response = app
+        .client
+        .post(app.url(&format!("/assets/{id}/retry")))
+        .header("x-api-key", &app.key)
+        .send()
+        .await
+        .unwrap();
+    let (status, retried) = json_of(response).await;
+    assert_eq!(status, 200, "{retried}");
+    assert_eq!(
+        retried,
+        serde_json::json!({"asset_id": id, "retried": ["hls"]})
+    );
     let asset = wait_until_settled(&app, &id).await;
     assert_eq!(asset["hls"]["status"], "ready", "{asset}");
     assert!(asset["hls"].get("error").is_none(), "{asset}");

@@ -1,6 +1,7 @@
 //! Black-box tests: the real server binary, a real SQLite file, real ffmpeg, over HTTP.
 
 mod common;
+mod console;
 mod jobs;
 
 mod assets_create;
