@@ -6,15 +6,21 @@ use super::Pool;
 use crate::domain::AccountId;
 
 /// How many of the account's jobs there are of each kind in each state
-/// (done jobs are deleted): `(kind, state, count)`. Driven by the jobs, which
-/// are few, each checked against its asset by primary key.
+/// (done jobs are deleted): `(kind, state, count)`. A queued job whose time
+/// has not come (a retry in its backoff, a session's expiry check) counts as
+/// `scheduled`: it is not work waiting for a worker. Driven by the jobs,
+/// which are few, each checked against its asset by primary key.
 pub async fn counts(pool: &Pool, account: AccountId) -> sqlx::Result<Vec<(String, String, i64)>> {
-    sqlx::query_as(
-        "SELECT kind, state, COUNT(*) FROM jobs j
+    let now = super::Dialect::of(pool).now_millis();
+    sqlx::query_as(&format!(
+        "SELECT kind, CASE WHEN state = 'queued' AND run_after > {now} THEN 'scheduled'
+                           ELSE state END AS shown,
+                COUNT(*)
+           FROM jobs j
           WHERE EXISTS (SELECT 1 FROM assets a WHERE a.id = j.resource AND a.account_id = $1)
-          GROUP BY kind, state
-          ORDER BY kind, state",
-    )
+          GROUP BY kind, shown
+          ORDER BY kind, shown"
+    ))
     .bind(account.as_string())
     .fetch_all(pool)
     .await

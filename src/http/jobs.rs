@@ -30,7 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct JobCount {
     /// `probe`, `fetch`, `thumbnail`, `hls`, `assemble`, ...
     kind: String,
-    /// `queued`, `running`, `failed` or `cancelled` (done jobs are deleted).
+    /// `queued` (waiting for a worker), `scheduled` (queued for later: a
+    /// retry in its backoff, a session's expiry check), `running`, `failed`
+    /// or `cancelled` (done jobs are deleted).
     state: String,
     count: i64,
 }

@@ -97,6 +97,55 @@ function apiClient(base, key) {
 }
 
 /** Polls `probe` until it returns something truthy. */
+/**
+ * Runs in the page: the visible text whose contrast with what is behind it is
+ * under WCAG 2 AA (4.5:1, or 3:1 for large text), as `"text" ratio`. Disabled
+ * controls are exempt, as WCAG has it. Colours are composed over the nearest
+ * ancestors' backgrounds, down to the page's white.
+ */
+function lowContrastText() {
+  const parse = (css) => {
+    const [r, g, b, a = 1] = css.match(/[\d.]+/g).map(Number);
+    return { r, g, b, a };
+  };
+  const over = (top, bottom) => ({
+    r: top.r * top.a + bottom.r * (1 - top.a),
+    g: top.g * top.a + bottom.g * (1 - top.a),
+    b: top.b * top.a + bottom.b * (1 - top.a),
+    a: 1,
+  });
+  const background = (element) => {
+    const layers = [];
+    for (let node = element; node; node = node.parentElement) {
+      const color = parse(getComputedStyle(node).backgroundColor);
+      if (color.a > 0) layers.push(color);
+      if (color.a === 1) break;
+    }
+    return layers.reverse().reduce((under, layer) => over(layer, under), { r: 255, g: 255, b: 255, a: 1 });
+  };
+  const luminance = ({ r, g, b }) => {
+    const linear = (c) => {
+      const s = c / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    };
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+  };
+  const faint = [];
+  for (const element of document.body.querySelectorAll('*')) {
+    const ownText = [...element.childNodes].some((n) => n.nodeType === Node.TEXT_NODE && n.textContent.trim());
+    if (!ownText || !element.checkVisibility({ opacityProperty: true }) || element.closest(':disabled')) continue;
+    const style = getComputedStyle(element);
+    const behind = background(element);
+    const text = over(parse(style.color), behind);
+    const [light, dark] = [luminance(text), luminance(behind)].sort((x, y) => y - x);
+    const ratio = (light + 0.05) / (dark + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) faint.push(`"${element.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}`);
+  }
+  return faint;
+}
+
 async function eventually(what, probe, timeout = WAIT.timeout) {
   const deadline = Date.now() + timeout;
   for (;;) {
@@ -407,7 +456,7 @@ test('the web console, end to end in a browser', { timeout: 240_000 }, async (t)
       assert.ok(await webhook.getByTestId('delivery-result').filter({ hasText: 'HTTP 200' }).count() > 0, 'a delivery is shown with its status');
     });
 
-    await step('fits a 375 px screen, with every control named', async () => {
+    await step('fits a 375 px screen, with every control named and all text in contrast', async () => {
       await page.setViewportSize({ width: 375, height: 740 });
       const views = [
         ['#/assets', 'asset-row'],
@@ -426,6 +475,8 @@ test('the web console, end to end in a browser', { timeout: 240_000 }, async (t)
           .filter((control) => !(control.labels?.length || control.getAttribute('aria-label') || control.textContent.trim()))
           .map((control) => control.outerHTML));
         assert.deepEqual(unnamed, [], `${hash}: controls without a name`);
+        const faint = await page.evaluate(lowContrastText);
+        assert.deepEqual(faint, [], `${hash}: text below WCAG AA contrast`);
       }
       await page.setViewportSize({ width: 1280, height: 900 });
     });

@@ -178,6 +178,14 @@ async fn chunks_in_any_order_sent_and_reported_twice_make_the_asset() {
         !app.data_dir.path().join("multipart").join(&upload).exists(),
         "the chunk files went once assembled"
     );
+    // What is left is the session's expiry check, due in a day: scheduled
+    // work, not work waiting for a worker.
+    let (_, jobs) = app.get("/jobs").await;
+    assert_eq!(
+        jobs["counts"],
+        json!([{"kind": "expire_upload", "state": "scheduled", "count": 1}]),
+        "{jobs}"
+    );
 }
 
 #[tokio::test]
