@@ -13,6 +13,20 @@ use super::paging::{by_updated, descending, Paging};
 use crate::db::indexes::{IndexedFilter, Measure};
 use crate::domain::{printable, Filename, Timestamp};
 
+// For the OpenAPI document; `STATUSES` is what the filter checks.
+/// The statuses the platform gives an indexed asset.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum IndexedStatus {
+    Ready,
+    Pending,
+    Queued,
+    Indexing,
+    Validating,
+    Failed,
+}
+
 /// The statuses of an indexed asset (here every one is `ready`: nothing is indexed).
 const STATUSES: [&str; 6] = [
     "ready",
@@ -38,7 +52,7 @@ const MEASURES: [(&str, Measure); 5] = [
 #[allow(dead_code)]
 pub struct IndexedListParams {
     /// Any of these; repeated keys or comma-separated.
-    #[param(inline, style = Form, explode, value_type = Option<Vec<super::indexes::IndexedStatus>>)]
+    #[param(inline, style = Form, explode, value_type = Option<Vec<IndexedStatus>>)]
     status: Option<Vec<String>>,
     /// A case-insensitive substring of the asset's filename.
     #[param(max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]

@@ -14,7 +14,7 @@ use super::assets::{metadata_error, MetadataBody};
 use super::auth::Account;
 use super::error::{ApiError, ErrorBody};
 use super::extractors::{Json, Path, Query};
-use super::indexed_filter::{IndexedListParams, IndexedQuery};
+use super::indexed_filter::{IndexedListParams, IndexedQuery, IndexedStatus};
 use super::paging::{by_updated, descending, ListView, PageQuery, Paging, SortOption, SortQuery};
 use super::AppState;
 use crate::assets::{change_user_metadata, MetadataChange, MetadataOwner};
@@ -357,19 +357,6 @@ struct IndexedAssetView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, value_type = Option<Object>)]
     user_metadata: Option<Value>,
-}
-
-/// The statuses the platform gives an indexed asset.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "lowercase")]
-pub(super) enum IndexedStatus {
-    Ready,
-    Pending,
-    Queued,
-    Indexing,
-    Validating,
-    Failed,
 }
 
 /// What the asset is, from its probe; a measure it does not have is left out.

@@ -22,7 +22,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 import { startServer, verbose } from '../node-shared/assetd-server.mjs';
 
@@ -182,16 +182,7 @@ test('the web console, end to end in a browser', { timeout: 240_000 }, async (t)
     const hook = await call('POST', '/webhooks', { url: `${origin.base}/hook` });
     assert.equal(hook.status, 201, JSON.stringify(hook.body));
 
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    const browser = await launchChromium();
     cleanup.push(() => browser.close());
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 

@@ -18,7 +18,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 import { startServer, verbose } from '../node-shared/assetd-server.mjs';
 
@@ -141,16 +141,7 @@ test('a page on another origin plays the HLS stream with hls.js', { timeout: 240
     cleanup.push(pages.close);
     assert.notEqual(new URL(pages.url).origin, new URL(manifest).origin, 'the page must be cross-origin');
 
-    const browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_BIN ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--autoplay-policy=no-user-gesture-required',
-      ],
-    });
+    const browser = await launchChromium();
     cleanup.push(() => browser.close());
     const page = await browser.newPage();
     const consoleLines = [];

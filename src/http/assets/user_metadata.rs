@@ -32,6 +32,24 @@ impl MetadataBody {
     }
 }
 
+/// The answers of the three changes below, as the OpenAPI document says them.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum MetadataChanged {
+    /// Done; no body.
+    #[response(status = 204)]
+    Done,
+    /// The metadata breaks a rule; the message says which.
+    #[response(status = 400)]
+    Invalid(ErrorBody),
+    /// No valid API key.
+    #[response(status = 401)]
+    NoKey(ErrorBody),
+    /// No such asset in this account.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
 /// Replace an asset's user metadata.
 ///
 /// The stored metadata becomes `user_metadata`, less its keys whose value is
@@ -44,12 +62,7 @@ impl MetadataBody {
     request_body = MetadataBody,
     security(("apiKey" = [])),
     params(("asset_id" = String, Path)),
-    responses(
-        (status = 204, description = "Done; no body."),
-        (status = 400, description = "The metadata breaks a rule; the message says which.", body = ErrorBody),
-        (status = 401, description = "No valid API key.", body = ErrorBody),
-        (status = 404, description = "No such asset in this account.", body = ErrorBody),
-    ),
+    responses(MetadataChanged),
 )]
 pub(super) async fn replace(
     State(state): State<AppState>,
@@ -74,12 +87,7 @@ pub(super) async fn replace(
     request_body = MetadataBody,
     security(("apiKey" = [])),
     params(("asset_id" = String, Path)),
-    responses(
-        (status = 204, description = "Done; no body."),
-        (status = 400, description = "The metadata breaks a rule; the message says which.", body = ErrorBody),
-        (status = 401, description = "No valid API key.", body = ErrorBody),
-        (status = 404, description = "No such asset in this account.", body = ErrorBody),
-    ),
+    responses(MetadataChanged),
 )]
 pub(super) async fn merge(
     State(state): State<AppState>,
@@ -99,12 +107,7 @@ pub(super) async fn merge(
     tag = "assets",
     security(("apiKey" = [])),
     params(("asset_id" = String, Path)),
-    responses(
-        (status = 204, description = "Done; no body."),
-        (status = 400, description = "The metadata breaks a rule; the message says which.", body = ErrorBody),
-        (status = 401, description = "No valid API key.", body = ErrorBody),
-        (status = 404, description = "No such asset in this account.", body = ErrorBody),
-    ),
+    responses(MetadataChanged),
 )]
 pub(super) async fn clear(
     State(state): State<AppState>,
