@@ -3,7 +3,8 @@ use utoipa::ToSchema;
 
 use super::Invalid;
 
-/// What an asset is, as the `asset_types` filter names it.
+/// What an asset is: its kind, as a multipart upload's `type` and the
+/// `asset_types` filter name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AssetKind {

@@ -13,19 +13,21 @@ use super::paging::{by_updated, descending, Paging};
 use crate::db::indexes::{IndexedFilter, Measure};
 use crate::domain::{printable, Filename, Timestamp};
 
-// For the OpenAPI document; `STATUSES` is what the filter checks.
-/// The statuses the platform gives an indexed asset.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "lowercase")]
-pub enum IndexedStatus {
-    Ready,
-    Pending,
-    Queued,
-    Indexing,
-    Validating,
-    Failed,
+/// The statuses the platform gives an indexed asset, as the OpenAPI
+/// document names them: [`STATUSES`].
+pub struct IndexedStatus;
+
+impl utoipa::PartialSchema for IndexedStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("The statuses the platform gives an indexed asset."))
+            .enum_values(Some(STATUSES))
+            .into()
+    }
 }
+
+impl utoipa::ToSchema for IndexedStatus {}
 
 /// The statuses of an indexed asset (here every one is `ready`: nothing is indexed).
 const STATUSES: [&str; 6] = [

@@ -79,7 +79,7 @@ struct CreateBody {
     #[schema(value_type = Filename)]
     filename: Option<String>,
     #[serde(rename = "type")]
-    #[schema(value_type = UploadKind)]
+    #[schema(value_type = AssetKind)]
     kind: Option<String>,
     /// Bytes; at most `ASSETD_MAX_UPLOAD_BYTES`.
     #[schema(value_type = u64, minimum = 1)]
@@ -90,16 +90,6 @@ struct CreateBody {
     enable_thumbnail: Option<bool>,
     #[schema(value_type = Option<UserMetadata>)]
     user_metadata: Option<Value>,
-}
-
-/// What a multipart upload's file is.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-enum UploadKind {
-    Video,
-    Audio,
-    Image,
 }
 
 /// A new session.

@@ -20,45 +20,34 @@ use crate::http::public_base::PublicBase;
 use crate::http::AppState;
 use crate::storage::{Upload, UploadError};
 
-/// The text fields of the form; unknown fields are ignored.
-#[derive(Default)]
-struct CreateForm {
-    method: Option<String>,
-    url: Option<String>,
-    filename: Option<String>,
-    enable_hls: Option<String>,
-    enable_thumbnail: Option<String>,
-    user_metadata: Option<String>,
-    file: Option<FilePart>,
-}
-
-// For the OpenAPI document; `CreateForm` is what is read. JSON Schema's
-// `oneOf` could tie each part to its method, but the fuzzer cannot fill a file
-// part under it.
+// The OpenAPI document describes this struct (utoipa reads its attributes;
+// each part arrives as text, whatever `value_type` it is documented as).
+// JSON Schema's `oneOf` could tie each part to its method, but the fuzzer
+// cannot fill a file part under it. Unknown parts are ignored.
 /// The form of `POST /v1.3/assets`: `file` is required with method `direct`,
 /// `url` with method `url`; `filename` wins over the part's file name or the
 /// URL's last segment.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct CreateAssetForm {
+#[derive(Default, utoipa::ToSchema)]
+#[schema(as = CreateAssetForm)]
+struct CreateForm {
     /// `direct` (the file is in `file`) or `url` (the server fetches `url`).
-    #[schema(pattern = "^\\s*(direct|url)\\s*$", example = "direct")]
-    method: String,
+    #[schema(value_type = String, pattern = "^\\s*(direct|url)\\s*$", example = "direct")]
+    method: Option<String>,
     /// With method `direct`: the file; it streams to disk.
     #[schema(value_type = Option<String>, format = Binary, nullable = false)]
-    file: Option<Vec<u8>>,
+    file: Option<FilePart>,
     /// With method `url` (and refused with `direct`): http or https. Private
     /// addresses are refused unless `ASSETD_ALLOW_PRIVATE_URLS` is set.
     #[schema(format = "uri", nullable = false)]
     url: Option<String>,
     // These are inline, and so without a description of their own: the
     // fuzzer takes a string behind a reference for any type.
-    #[schema(inline, nullable = false)]
-    filename: Option<Filename>,
-    #[schema(inline, nullable = false)]
-    enable_hls: Option<TextBool>,
-    #[schema(inline, nullable = false)]
-    enable_thumbnail: Option<TextBool>,
+    #[schema(value_type = Option<Filename>, inline, nullable = false)]
+    filename: Option<String>,
+    #[schema(value_type = Option<TextBool>, inline, nullable = false)]
+    enable_hls: Option<String>,
+    #[schema(value_type = Option<TextBool>, inline, nullable = false)]
+    enable_thumbnail: Option<String>,
     /// A JSON object of strings, numbers, booleans or arrays of strings.
     #[schema(nullable = false)]
     user_metadata: Option<String>,
@@ -89,7 +78,7 @@ const DRAIN_AFTER_LIMIT: u64 = 64 * 1024 * 1024;
     path = "/assets",
     tag = "assets",
     security(("apiKey" = [])),
-    request_body(content = CreateAssetForm, content_type = "multipart/form-data"),
+    request_body(content = CreateForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "The asset.", body = AssetView, links(
             ("retrieve" = (operation_id = "retrieve_asset", parameters(("asset_id" = "$response.body#/_id")))),
