@@ -1,6 +1,12 @@
 """Times list requests against a running assetd, one at a time on one kept-alive
 connection: REPEAT rounds over every request (after a warm-up round), each
-request's p50 and p99 in milliseconds and the total_results it answered.
+request's p50 and p99 in milliseconds and the total_results it answered (in
+the warm-up round).
+Each round starts by deleting the account's newest asset (not timed): the
+account's change generation moves, so the first request of a round with a
+given filename filter counts its matches, as the first request after any
+upload or delete does. Only a later request of the same round with the same
+filter (another page of it) gets the total the server keeps.
 Usage: bench_list_client.py ADDR KEY REPEAT "NAME|PATH"...   (PATH under /v1.3)"""
 
 import http.client
@@ -14,15 +20,24 @@ named = [request.split("|", 1) for request in requests]
 connection = http.client.HTTPConnection(host, int(port))
 times = {name: [] for name, _ in named}
 totals = {}
+
+
+def call(method, path):
+    connection.request(method, f"/v1.3{path}", headers={"x-api-key": key})
+    response = connection.getresponse()
+    body = response.read()
+    if response.status not in (200, 204):
+        sys.exit(f"{method} {path}: {response.status} {body[:300]!r}")
+    return body
+
+
 for round_ in range(int(repeat) + 1):
+    newest = json.loads(call("GET", "/assets?page_limit=1"))["data"][0]["_id"]
+    call("DELETE", f"/assets/{newest}")
     for name, path in named:
         started = time.perf_counter()
-        connection.request("GET", f"/v1.3{path}", headers={"x-api-key": key})
-        response = connection.getresponse()
-        body = response.read()
+        body = call("GET", path)
         took = (time.perf_counter() - started) * 1000
-        if response.status != 200:
-            sys.exit(f"{name}: {response.status} {body[:300]!r}")
         if round_ > 0:
             times[name].append(took)
         else:
@@ -33,4 +48,4 @@ for name, _ in named:
     p50 = ordered[len(ordered) // 2]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     total, page = totals[name]
-    print(f"{name:<22} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  total_results {total:>9}  page {page}")
+    print(f"{name:<24} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  total_results {total:>9}  page {page}")

@@ -158,6 +158,14 @@ impl<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql> SqliteRow for (A,
     }
 }
 
+impl<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql, C: rusqlite::types::FromSql>
+    SqliteRow for (A, B, C)
+{
+    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    }
+}
+
 /// Where reads run. Inline reads skip sqlx's thread hops (one per statement
 /// and per row), but hold up the async worker that runs them: only reads
 /// whose cost an index bounds may run inline, never a scan.

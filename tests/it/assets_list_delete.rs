@@ -128,6 +128,19 @@ async fn accounts_see_only_their_own_assets() {
 
     let (_, listed) = app.get("/assets").await;
     assert_eq!(ids(&listed), vec![mine.clone()]);
+    // A name both accounts hold: each counts and lists only its own.
+    let (status, _) = app
+        .create_as(
+            &other_key,
+            direct_form(&fixtures().path("tone.mp3")).text("filename", "not mine.mp3"),
+        )
+        .await;
+    assert_eq!(status, 201);
+    for query in ["filename=mine", "filename=mine&asset_types=audio"] {
+        let (_, listed) = app.get(&format!("/assets?{query}")).await;
+        assert_eq!(ids(&listed), vec![mine.clone()], "{query}");
+        assert_eq!(listed["page_info"]["total_results"], 1, "{query}");
+    }
     let (_, listed) = app.get(&format!("/assets?asset_ids={theirs}")).await;
     assert_eq!(ids(&listed), Vec::<String>::new());
     let (status, body) = app.get(&format!("/assets/{theirs}")).await;

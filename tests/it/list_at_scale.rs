@@ -1,8 +1,10 @@
 //! The structures that keep lists fast at a million assets (kept counts, the
-//! trigram filename index) on a database that already holds assets: one
-//! filled by the previous version's schema (the migrations before
-//! 20261202000004) gets them on the new server's start, and its lists, filters
-//! and counts are exact from then on, through uploads and deletes.
+//! trigram filename index, its documents numbered by account) on a database
+//! that already holds assets: one filled by an earlier version's schema (the
+//! migrations before 20261202000004, or before 20261203000002) gets them on
+//! the new server's start, and its lists, filters and counts are exact from
+//! then on, through uploads and deletes, with another account's assets of
+//! the same names beside them.
 
 use std::borrow::Cow;
 
@@ -11,8 +13,12 @@ use sqlx::{Any, Connection};
 
 use crate::common::{database_url, direct_form, fixtures, TestApp};
 
-/// The last migration of the previous version.
-const PREVIOUS_VERSION: i64 = 20261202000003;
+/// The last migration of the version before the kept counts and the
+/// trigram index.
+const BEFORE_KEPT_COUNTS: i64 = 20261202000003;
+/// The last migration of the version before the index's documents were
+/// numbered by account.
+const BEFORE_ACCOUNT_DOCUMENTS: i64 = 20261203000001;
 
 /// Names that a substring filter must tell apart: `%`, `_` and `\` are
 /// literal, case does not count (Unicode too), and 1 and 2 characters work.
@@ -37,10 +43,11 @@ fn kind_of(n: usize) -> &'static str {
     ["video", "image", "audio"][n % 3]
 }
 
-/// Makes the previous version's database for the data dir and fills it with
-/// `rows` assets (and NAMES first) of account `default`, as that version
-/// wrote them.
-async fn previous_version_database(data_dir: &std::path::Path, rows: usize) {
+/// Makes the database of the version whose last migration is `version` for
+/// the data dir and fills it with `rows` assets (and NAMES first) of account
+/// `default`, and NAMES again for another account, as that version wrote
+/// them.
+async fn previous_version_database(data_dir: &std::path::Path, rows: usize, version: i64) {
     let url = database_url(data_dir);
     sqlx::any::install_default_drivers();
     if url.starts_with("postgres") {
@@ -64,25 +71,31 @@ async fn previous_version_database(data_dir: &std::path::Path, rows: usize) {
         previous
             .migrations
             .iter()
-            .filter(|m| m.version <= PREVIOUS_VERSION)
+            .filter(|m| m.version <= version)
             .cloned()
             .collect(),
     );
     previous.run(&mut conn).await.unwrap();
 
     let account = uuid::Uuid::new_v4().simple().to_string();
-    sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, 'default', 0)")
-        .bind(&account)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let other = uuid::Uuid::new_v4().simple().to_string();
+    for (id, name) in [(&account, "default"), (&other, "other")] {
+        sqlx::query("INSERT INTO accounts (id, name, created_at) VALUES ($1, $2, 0)")
+            .bind(id)
+            .bind(name)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
     // One transaction: thousands of rows, each committed alone, would take long.
     let mut tx = conn.begin().await.unwrap();
     let names = NAMES
         .iter()
-        .map(|n| n.to_string())
-        .chain((0..rows).map(|n| format!("clip-{n:05}.mp4")));
-    for (n, name) in names.enumerate() {
+        .map(|n| (&account, n.to_string()))
+        .chain((0..rows).map(|n| (&account, format!("clip-{n:05}.mp4"))))
+        // The other account's: its names hold most needles below too.
+        .chain(NAMES.iter().map(|n| (&other, format!("other {n}"))));
+    for (n, (account, name)) in names.enumerate() {
         let kind = kind_of(n);
         sqlx::query(
             "INSERT INTO assets (id, account_id, method, status, kind, filename, filename_folded,
@@ -90,7 +103,7 @@ async fn previous_version_database(data_dir: &std::path::Path, rows: usize) {
              VALUES ($1, $2, 'direct', 'ready', $3, $4, $5, 'video/mp4', 1, '', $6, $6)",
         )
         .bind(uuid::Uuid::new_v4().simple().to_string())
-        .bind(&account)
+        .bind(account)
         .bind(kind)
         .bind(name.clone())
         .bind(name.to_lowercase())
@@ -121,11 +134,20 @@ fn sorted(mut names: Vec<String>) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_database_of_the_previous_version_gets_exact_counts_and_filters() {
+async fn a_database_without_kept_counts_gets_exact_counts_and_filters() {
+    an_earlier_database_gets_exact_counts_and_filters(BEFORE_KEPT_COUNTS).await;
+}
+
+#[tokio::test]
+async fn a_database_without_account_documents_gets_exact_counts_and_filters() {
+    an_earlier_database_gets_exact_counts_and_filters(BEFORE_ACCOUNT_DOCUMENTS).await;
+}
+
+async fn an_earlier_database_gets_exact_counts_and_filters(version: i64) {
     let data_dir = tempfile::tempdir().unwrap();
     // Past the offset from which a page seeks its day (5,000).
     let rows = 6_000;
-    previous_version_database(data_dir.path(), rows).await;
+    previous_version_database(data_dir.path(), rows, version).await;
     let key = format!("tlk_{}", uuid::Uuid::new_v4().simple());
     let app = TestApp::restart(data_dir, key, &[]).await;
     let total = (NAMES.len() + rows) as u64;
@@ -213,6 +235,25 @@ async fn a_database_of_the_previous_version_gets_exact_counts_and_filters() {
     assert_eq!(listed(&app, "filename=holiday").await.0, 2);
     let (videos_after, _) = listed(&app, "asset_types=video").await;
     assert_eq!(videos_after, videos - 1, "Holiday_2024.MP4 was a video");
+
+    // On SQLite a document's number tells its account: no asset moves.
+    let url = app.database_url();
+    if url.starts_with("sqlite") {
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let moved = sqlx::query(
+            "UPDATE assets SET account_id = (SELECT id FROM accounts WHERE name = 'other')
+              WHERE filename = 'x.mp4'",
+        )
+        .execute(&mut conn)
+        .await;
+        let refused = moved
+            .expect_err("an asset moved to another account")
+            .to_string();
+        assert!(
+            refused.contains("does not move between accounts"),
+            "{refused}"
+        );
+    }
 }
 
 fn urlencode(raw: &str) -> String {

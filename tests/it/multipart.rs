@@ -533,3 +533,51 @@ async fn a_crash_during_chunk_puts_loses_no_reported_chunk() {
     );
     app.assert_nothing_left(1).await;
 }
+
+/// A session says what it uploads (`type`); the probe decides. An audio file
+/// sent as a video is listed as a video while it is assembled, and as audio
+/// once ready: a name filter with a kind follows the change.
+#[tokio::test]
+async fn the_kind_the_probe_finds_is_the_kind_a_name_filter_sees() {
+    let app = TestApp::spawn().await;
+    let file = std::fs::read(fixtures().path("tone.mp3")).unwrap();
+    let (status, session) = app
+        .send_json(
+            Method::POST,
+            "/assets/multipart-uploads",
+            json!({"filename": "Voice memo.mp3", "type": "video", "total_size": file.len()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let id = session["asset_id"].as_str().unwrap().to_string();
+    let upload = session["upload_id"].as_str().unwrap().to_string();
+    let named = |kind: &'static str| {
+        let app = &app;
+        async move {
+            let (status, page) = app
+                .get(&format!("/assets?filename=voice%20memo&asset_types={kind}"))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            (
+                page["page_info"]["total_results"].as_u64().unwrap(),
+                page["data"].as_array().unwrap().len(),
+            )
+        }
+    };
+    assert_eq!(named("video").await, (1, 1), "as declared, while assembled");
+    assert_eq!(named("audio").await, (0, 0));
+
+    let (status, etag) = put_chunk(&chunk_url(&session, 1), &file).await;
+    assert_eq!(status, 200, "{etag}");
+    let (status, answer) = report(&app, &upload, &[(1, &etag)]).await;
+    assert_eq!(status, 200, "{answer}");
+    let asset = wait_until_settled(&app, &id).await;
+    assert_eq!(
+        (&asset["status"], &asset["file_type"]),
+        (&json!("ready"), &json!("audio/mpeg")),
+        "{asset}"
+    );
+    assert_eq!(named("audio").await, (1, 1), "as probed");
+    assert_eq!(named("video").await, (0, 0));
+    assert_eq!(named("audio,video").await, (1, 1));
+}

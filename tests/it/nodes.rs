@@ -212,3 +212,47 @@ async fn a_job_queued_by_one_node_wakes_an_idle_worker_on_another() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A node keeps a filename filter's total while the account's change
+/// generation stands still; an upload or a delete on another node moves it,
+/// so the first node counts again and stays exact.
+#[tokio::test]
+async fn a_filename_total_kept_by_one_node_follows_another_nodes_changes() {
+    if crate::common::skip_without_postgres() {
+        return;
+    }
+    let a = TestApp::spawn().await;
+    let database = a.database_url();
+    let bucket = bucket_name(a.data_dir.path());
+    let b = TestApp::spawn_with(&joining(&a, &database, &bucket, &[])).await;
+    let total_on_a = |query: &'static str| {
+        let a = &a;
+        async move {
+            let (status, page) = a.get(&format!("/assets?{query}")).await;
+            assert_eq!(status, 200, "{page}");
+            page["page_info"]["total_results"].as_u64().unwrap()
+        }
+    };
+    let upload_on_b = |name: &'static str| {
+        let b = &b;
+        async move {
+            let form = direct_form(&fixtures().path("frame.png")).text("filename", name);
+            let (status, created) = b.create(form).await;
+            assert_eq!(status, 201, "{created}");
+            created["_id"].as_str().unwrap().to_string()
+        }
+    };
+
+    upload_on_b("Harbour at dawn.png").await;
+    assert_eq!(total_on_a("filename=harbour").await, 1);
+    assert_eq!(total_on_a("filename=harbour&asset_types=image").await, 1);
+    assert_eq!(total_on_a("filename=harbour").await, 1, "kept");
+
+    let second = upload_on_b("harbour at dusk.png").await;
+    assert_eq!(total_on_a("filename=harbour").await, 2);
+    assert_eq!(total_on_a("filename=harbour&asset_types=image").await, 2);
+    let (status, _) = b.delete(&format!("/assets/{second}")).await;
+    assert_eq!(status, 204);
+    assert_eq!(total_on_a("filename=harbour").await, 1);
+    assert_eq!(total_on_a("filename=harbour&asset_types=image").await, 1);
+}
