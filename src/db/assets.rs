@@ -546,10 +546,16 @@ fn push_page(statement: &mut Statement, offset: u64, limit: u32) {
         .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
 }
 
-/// Up to this many matches of a name, a page sorts the matches; beyond, it
-/// walks the newest-first index and tests each name, which finds a page of
-/// common matches sooner.
-const FEW_MATCHES: u64 = 5_000;
+/// Whether a page of a name's `matches` among the `population` of the
+/// account's assets (of the filter's kinds) is found sooner by sorting every
+/// match than by walking the newest-first index and testing each name, which
+/// reads about (offset + limit) x population / matches rows to reach the
+/// page's end. A fixed bound of 5,000 matches sorted 1,253 matches of 10,000
+/// (5 ms) where a walk reads about 400 rows.
+fn sort_the_matches(matches: u64, population: u64, offset: u64, limit: u32) -> bool {
+    let walked = (offset + u64::from(limit)).saturating_mul(population) / matches.max(1);
+    matches <= walked.min(population)
+}
 
 /// From this offset on, a page of the kinds-only list seeks its day first.
 const DEEP_OFFSET: u64 = 5_000;
@@ -598,18 +604,28 @@ async fn count(
             .total((bounded, reader), key, account, filter, trigram)
             .await;
     }
-    let mut count = Statement::new("");
     if filter.asset_ids.is_empty() && filter.filename_contains.is_none() {
-        count
-            .push(
-                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM asset_counts WHERE account_id = ",
-            )
-            .push_bind(account.as_string());
-        push_kinds(&mut count, "kind", filter);
-    } else {
-        push_count_of_matches(&mut count, account, filter, trigram);
+        return kept_count(bounded, account, filter).await;
     }
+    let mut count = Statement::new("");
+    push_count_of_matches(&mut count, account, filter, trigram);
     let (total,): (i64,) = reader.fetch_one(&count).await?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
+/// How many of the account's assets are of the filter's kinds (ids and name
+/// aside), from the counts the triggers keep per account and kind.
+async fn kept_count(
+    bounded: Reader<'_>,
+    account: AccountId,
+    filter: &ListFilter,
+) -> sqlx::Result<u64> {
+    let mut count = Statement::new(
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM asset_counts WHERE account_id = ",
+    );
+    count.push_bind(account.as_string());
+    push_kinds(&mut count, "kind", filter);
+    let (total,): (i64,) = bounded.fetch_one(&count).await?;
     Ok(u64::try_from(total).unwrap_or(0))
 }
 
@@ -740,9 +756,18 @@ pub async fn list(
     if offset >= total {
         return Ok((Vec::new(), total));
     }
+    let sorted = match &trigram {
+        Some(_) if filter.asset_ids.is_empty() => {
+            let population = kept_count(bounded, account, filter).await?;
+            sort_the_matches(total, population, offset, limit)
+        }
+        // Ids bound the matches.
+        Some(_) => true,
+        None => false,
+    };
     let mut page = Statement::new(format!("SELECT {COLUMNS} FROM assets WHERE id IN ("));
-    match trigram.as_ref().filter(|_| total <= FEW_MATCHES) {
-        // Few matches: their rows, sorted.
+    match trigram.as_ref().filter(|_| sorted) {
+        // Few matches for this page: their rows, sorted.
         Some(query) => {
             push_trigram_matches(&mut page, FromMatches::AssetIds, filter, query);
             page.push(")");
@@ -889,11 +914,24 @@ pub async fn existing_ids(pool: &Pool, ids: &[String]) -> sqlx::Result<Vec<Strin
 
 #[cfg(test)]
 mod tests {
-    use super::escape_like;
+    use super::{escape_like, sort_the_matches};
 
     #[test]
     fn like_metacharacters_are_escaped() {
         assert_eq!(escape_like("100%_a\\b"), "100\\%\\_a\\\\b");
         assert_eq!(escape_like("plain"), "plain");
+    }
+
+    #[test]
+    fn a_page_sorts_the_matches_only_when_a_walk_would_read_more_rows() {
+        // 10 of 1 M: a walk would read the whole account to find them.
+        assert!(sort_the_matches(10, 1_000_000, 0, 50));
+        // 1/8 of 10 k or of 1 M: the first page is 400 rows into the walk.
+        assert!(!sort_the_matches(1_253, 10_000, 0, 50));
+        assert!(!sort_the_matches(125_000, 1_000_000, 0, 50));
+        // Deep into 1/8 of 10 k, the walk reads more than all the matches.
+        assert!(sort_the_matches(1_253, 10_000, 1_200, 50));
+        // Page 2 of 1/8 of 1 M: 800 rows into the walk.
+        assert!(!sort_the_matches(125_000, 1_000_000, 50, 50));
     }
 }
