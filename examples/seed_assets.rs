@@ -10,6 +10,12 @@
 //! seeds assets number FROM to TO - 1 (so that an account grows in steps);
 //! asset n is named `<word>-<word>-<n, 7 digits>.<ext>` and made 30 s after
 //! asset n - 1.
+//!
+//!   cargo run --release --example seed_assets -- --eighth-needles
+//!
+//! prints needles (one a line) that each match an eighth of the names, all
+//! different: the end of exactly one word of the vocabulary and its dash.
+//! `scripts/bench-list` asks each once, for a filter's first count.
 
 use assetd::db;
 use assetd::domain::{AssetId, AssetKind, AssetMethod, AssetStatus, Filename, StepStatus};
@@ -40,12 +46,24 @@ const WORDS: [&str; 16] = [
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--eighth-needles") {
+        for needle in eighth_needles() {
+            println!("{needle}");
+        }
+        return Ok(());
+    }
     let [url, account, from, to] = args.as_slice() else {
         anyhow::bail!("usage: seed_assets DATABASE_URL ACCOUNT_NAME FROM TO");
     };
     let (from, to): (u64, u64) = (from.parse()?, to.parse()?);
     let pool = db::connect(url).await?;
     let account = db::keys::ensure_account(&pool, account).await?;
+    // The filters a benchmark asks next are counted afresh (and the rows
+    // seeded now do not keep earlier totals on the way).
+    sqlx::query("DELETE FROM name_totals WHERE account_id = $1")
+        .bind(account.as_string())
+        .execute(&pool)
+        .await?;
     let mut seeded = from;
     while seeded < to {
         let mut tx = pool.begin().await?;
@@ -108,4 +126,21 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("seeded assets {from} to {}", to - 1);
     Ok(())
+}
+
+/// Needles of at least 3 characters that end exactly one word and its dash:
+/// a name holds one when either of its two words is that word, an eighth of
+/// the names.
+fn eighth_needles() -> Vec<String> {
+    let ends: Vec<String> = WORDS.iter().map(|word| format!("{word}-")).collect();
+    let mut needles = Vec::new();
+    for end in &ends {
+        for start in 0..end.len().saturating_sub(2) {
+            let needle = &end[start..];
+            if ends.iter().filter(|other| other.ends_with(needle)).count() == 1 {
+                needles.push(needle.to_string());
+            }
+        }
+    }
+    needles
 }

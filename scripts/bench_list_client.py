@@ -11,6 +11,7 @@ Usage: bench_list_client.py ADDR KEY REPEAT "NAME|PATH"...   (PATH under /v1.3)"
 
 import http.client
 import json
+import os
 import sys
 import time
 
@@ -20,6 +21,10 @@ named = [request.split("|", 1) for request in requests]
 connection = http.client.HTTPConnection(host, int(port))
 times = {name: [] for name, _ in named}
 totals = {}
+fresh = []
+if "FRESH_NEEDLES" in os.environ:
+    with open(os.environ["FRESH_NEEDLES"]) as lines:
+        fresh = [line.strip() for line in lines if line.strip()]
 
 
 def call(method, path):
@@ -35,6 +40,10 @@ for round_ in range(int(repeat) + 1):
     newest = json.loads(call("GET", "/assets?page_limit=1"))["data"][0]["_id"]
     call("DELETE", f"/assets/{newest}")
     for name, path in named:
+        if "{fresh}" in path:
+            if round_ >= len(fresh):
+                continue
+            path = path.replace("{fresh}", fresh[round_])
         started = time.perf_counter()
         body = call("GET", path)
         took = (time.perf_counter() - started) * 1000
@@ -45,7 +54,10 @@ for round_ in range(int(repeat) + 1):
             totals[name] = (answer["page_info"]["total_results"], len(answer["data"]))
 for name, _ in named:
     ordered = sorted(times[name])
+    if not ordered:
+        sys.exit(f"{name}: no round timed it (FRESH_NEEDLES?)")
     p50 = ordered[len(ordered) // 2]
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     total, page = totals[name]
-    print(f"{name:<24} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  total_results {total:>9}  page {page}")
+    print(f"{name:<27} p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  total_results {total:>9}  page {page}"
+          f"  ({len(ordered)} rounds)")

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use assetd_queue::Queue;
 
 use crate::config::ServeConfig;
-use crate::db::assets::NameCounts;
 use crate::db::inline_reads::InlineReads;
 use crate::db::Pool;
 use crate::fetch::UrlFetcher;
@@ -28,8 +27,6 @@ pub struct App {
     pub keys: KeyCache,
     /// On SQLite: lookups by key on the calling thread (`db::inline_reads`).
     pub inline_reads: Option<InlineReads>,
-    /// The totals of recent filename-filtered lists, kept while exact.
-    pub name_counts: NameCounts,
     /// This server's own address (`http://ADDR/`), for a request without a Host.
     pub listen_url: url::Url,
 }

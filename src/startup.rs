@@ -105,7 +105,6 @@ impl Application {
             signer,
             keys,
             inline_reads,
-            name_counts: db::assets::NameCounts::default(),
             listen_url,
         });
         let stop_jobs = CancellationToken::new();

@@ -587,21 +587,28 @@ async fn seek_day(
 
 /// How many of an account's assets pass the filter: from the counts the
 /// triggers keep per account and kind when only kinds filter (a million
-/// assets are not counted one by one); from the totals kept with the
-/// account's change generation when a name filters; else from the matching
-/// rows. `bounded` runs reads whose cost an index bounds (inline on
-/// SQLite), `reader` this filter's count.
+/// assets are not counted one by one); from the total kept in `name_totals`
+/// when a name filters and it is still exact, else counted and kept; else
+/// from the matching rows. `bounded` runs reads whose cost an index bounds
+/// (inline on SQLite), `reader` this filter's count.
 async fn count(
     (bounded, reader): (Reader<'_>, Reader<'_>),
-    name_counts: &NameCounts,
+    pool: &Pool,
     account: AccountId,
     filter: &ListFilter,
     trigram: Option<&TrigramQuery>,
 ) -> sqlx::Result<u64> {
-    if let Some(key) = NameCounts::key(account, filter) {
-        return name_counts
-            .total((bounded, reader), key, filter, trigram)
-            .await;
+    if let Some(key) = NameTotal::of(filter) {
+        if let Some(total) = key.kept((bounded, pool), account).await? {
+            return Ok(total);
+        }
+        let mut both = Statement::new(format!("SELECT ({GENERATION}"));
+        both.push_bind(account.as_string()).push("), (");
+        push_count_of_matches(&mut both, account, filter, trigram);
+        both.push(")");
+        let (generation, total): (i64, i64) = reader.fetch_one(&both).await?;
+        key.keep(pool, account, generation, total);
+        return Ok(u64::try_from(total).unwrap_or(0));
     }
     if filter.asset_ids.is_empty() && filter.filename_contains.is_none() {
         return kept_count(bounded, account, filter).await;
@@ -645,79 +652,155 @@ fn push_count_of_matches(
     }
 }
 
-/// The totals of recent name-filtered lists (without ids), each with the
-/// account's change generation it was counted at (migration
-/// 20261203000002): while the generation is the same, no asset of the
-/// account was added, removed, re-kinded or renamed, so the total is still
-/// exact. Paging through 125,000 matches of a name then counts them once,
-/// not once a page. Checking costs one read by key; on several nodes each
-/// keeps its own, and the generation in the database keeps them all exact.
-pub struct NameCounts(moka::sync::Cache<NameCountKey, (i64, u64)>);
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct NameCountKey {
-    account: AccountId,
-    kinds: Option<Vec<AssetKind>>,
-    name: String,
+/// A name-filtered list's total (without ids), as `name_totals` keeps it
+/// (migration 20261203000003): counted once, then kept exact by the
+/// triggers of every write in the writing transaction, and used while its
+/// generation is the account's. Paging through 125,000 matches of a name,
+/// or polling a filtered list while uploads go on, then counts them once.
+/// Checking costs one read by key, on any node.
+struct NameTotal {
+    needle: String,
+    /// ',audio,video,' (sorted), or '' for every kind.
+    kinds: String,
 }
 
-/// An account's change generation, then the account's id.
+/// An account's change generation (the sum of `asset_counts.changes`,
+/// which the count triggers raise on every write of one of its assets),
+/// then the account's id.
 const GENERATION: &str =
     "SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM asset_counts WHERE account_id = ";
 
-/// Totals kept at most; beyond, the least used are forgotten first.
-const NAME_COUNTS_CAPACITY: u64 = 10_000;
+/// Totals kept per account at most; past it, the one-off searches go first,
+/// then the least recently used.
+/// Every write of one of the account's assets updates each of its rows.
+const NAME_TOTALS_PER_ACCOUNT: i64 = 32;
 
-impl Default for NameCounts {
-    fn default() -> Self {
-        Self(
-            moka::sync::Cache::builder()
-                .max_capacity(NAME_COUNTS_CAPACITY)
-                // Not for exactness (the generation is), to free what is not read.
-                .time_to_idle(std::time::Duration::from_secs(600))
-                .build(),
-        )
-    }
-}
+/// How stale a kept total's `used_at` may grow before a use records
+/// itself (the first use after its count records itself at once): seldom
+/// enough that reads stay reads.
+const NAME_TOTAL_USE_MILLIS: i64 = 10_000;
 
-impl NameCounts {
+impl NameTotal {
     /// The key of a filter whose total is kept: a name, no ids.
-    fn key(account: AccountId, filter: &ListFilter) -> Option<NameCountKey> {
-        let name = filter.filename_contains.clone()?;
-        filter.asset_ids.is_empty().then(|| NameCountKey {
-            account,
-            kinds: filter.kinds.clone(),
-            name,
-        })
+    fn of(filter: &ListFilter) -> Option<Self> {
+        let needle = filter.filename_contains.clone()?;
+        let kinds = match &filter.kinds {
+            None => String::new(),
+            Some(kinds) => {
+                let mut names: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
+                names.sort_unstable();
+                names.dedup();
+                format!(",{},", names.join(","))
+            }
+        };
+        filter
+            .asset_ids
+            .is_empty()
+            .then_some(Self { needle, kinds })
     }
 
-    /// The filter's total: the kept one when the account's generation has
-    /// not moved since, else counted now, with the generation read by the
-    /// same statement (one snapshot), and kept.
-    async fn total(
+    /// The kept total, if it is still exact: its generation is the
+    /// account's, read by the same statement. A use records itself after
+    /// the answer: the first at once, then now and then
+    /// ([`NAME_TOTAL_USE_MILLIS`]).
+    async fn kept(
         &self,
-        (bounded, reader): (Reader<'_>, Reader<'_>),
-        key: NameCountKey,
-        filter: &ListFilter,
-        trigram: Option<&TrigramQuery>,
-    ) -> sqlx::Result<u64> {
-        let account = key.account;
-        if let Some((counted_at, total)) = self.0.get(&key) {
-            let mut now = Statement::new(GENERATION);
-            now.push_bind(account.as_string());
-            let (now,): (i64,) = bounded.fetch_one(&now).await?;
-            if now == counted_at {
-                return Ok(total);
-            }
+        (bounded, pool): (Reader<'_>, &Pool),
+        account: AccountId,
+    ) -> sqlx::Result<Option<u64>> {
+        let mut kept =
+            Statement::new("SELECT total, used_at, reused FROM name_totals WHERE account_id = ");
+        kept.push_bind(account.as_string())
+            .push(" AND kinds = ")
+            .push_bind(self.kinds.clone())
+            .push(" AND needle = ")
+            .push_bind(self.needle.clone())
+            .push(&format!(" AND generation = ({GENERATION}"))
+            .push_bind(account.as_string())
+            .push(")");
+        let rows: Vec<(i64, i64, i64)> = bounded.fetch_all(&kept).await?;
+        let Some(&(total, used_at, reused)) = rows.first() else {
+            return Ok(None);
+        };
+        let now = super::now_millis();
+        if reused == 0 || now - used_at > NAME_TOTAL_USE_MILLIS {
+            let (pool, kinds, needle) = (pool.clone(), self.kinds.clone(), self.needle.clone());
+            tokio::spawn(async move {
+                let used = sqlx::query(
+                    "UPDATE name_totals SET used_at = $1, reused = 1
+                      WHERE account_id = $2 AND kinds = $3 AND needle = $4",
+                )
+                .bind(now)
+                .bind(account.as_string())
+                .bind(kinds)
+                .bind(needle)
+                .execute(&pool)
+                .await;
+                if let Err(e) = used {
+                    tracing::debug!(error = %e, "could not record a name filter's total's use");
+                }
+            });
         }
-        let mut both = Statement::new(format!("SELECT ({GENERATION}"));
-        both.push_bind(account.as_string()).push("), (");
-        push_count_of_matches(&mut both, account, filter, trigram);
-        both.push(")");
-        let (counted_at, total): (i64, i64) = reader.fetch_one(&both).await?;
-        let total = u64::try_from(total).unwrap_or(0);
-        self.0.insert(key, (counted_at, total));
-        Ok(total)
+        Ok(Some(u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// Keeps a total counted at `generation`, after the answer (it is a
+    /// write, and nothing waits for it), and trims the account's to the
+    /// cap: first those never used after their count (one-off searches),
+    /// then the least recently used. A kept total that a write overtook
+    /// is replaced; a failure only means counting again next time.
+    fn keep(self, pool: &Pool, account: AccountId, generation: i64, total: i64) {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            if let Err(e) = self.keep_now(&pool, account, generation, total).await {
+                tracing::debug!(error = %e, "could not keep a name filter's total");
+            }
+        });
+    }
+
+    async fn keep_now(
+        &self,
+        pool: &Pool,
+        account: AccountId,
+        generation: i64,
+        total: i64,
+    ) -> sqlx::Result<()> {
+        let mut tx = super::begin_write(pool).await?;
+        if super::Dialect::of(pool) == super::Dialect::Postgres {
+            // In the order writers take them (migration 20261203000003).
+            sqlx::query(
+                "SELECT 1 FROM name_totals WHERE account_id = $1
+                  ORDER BY kinds, needle FOR UPDATE",
+            )
+            .bind(account.as_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO name_totals (account_id, kinds, needle, total, generation, used_at, reused)
+             VALUES ($1, $2, $3, $4, $5, $6, 0)
+             ON CONFLICT (account_id, kinds, needle) DO UPDATE
+                SET total = excluded.total, generation = excluded.generation,
+                    used_at = excluded.used_at",
+        )
+        .bind(account.as_string())
+        .bind(&self.kinds)
+        .bind(&self.needle)
+        .bind(total)
+        .bind(generation)
+        .bind(super::now_millis())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM name_totals WHERE account_id = $1 AND (kinds, needle) NOT IN
+                (SELECT kinds, needle FROM name_totals WHERE account_id = $1
+                  ORDER BY reused DESC, used_at DESC LIMIT $2)",
+        )
+        .bind(account.as_string())
+        .bind(NAME_TOTALS_PER_ACCOUNT)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 }
 
@@ -728,7 +811,6 @@ impl NameCounts {
 pub async fn list(
     pool: &Pool,
     inline: Option<&InlineReads>,
-    name_counts: &NameCounts,
     account: AccountId,
     filter: &ListFilter,
     offset: u64,
@@ -744,14 +826,7 @@ pub async fn list(
         NameSearch::Nothing => return Ok((Vec::new(), 0)),
         NameSearch::Rows => None,
     };
-    let total = count(
-        (bounded, reader),
-        name_counts,
-        account,
-        filter,
-        trigram.as_ref(),
-    )
-    .await?;
+    let total = count((bounded, reader), pool, account, filter, trigram.as_ref()).await?;
     if offset >= total {
         return Ok((Vec::new(), total));
     }

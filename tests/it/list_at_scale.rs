@@ -1,7 +1,7 @@
 //! The structures that keep lists fast at a million assets (kept counts, the
 //! trigram filename index, its documents numbered by account) on a database
 //! that already holds assets: one filled by an earlier version's schema (the
-//! migrations before 20261202000004, or before 20261203000002) gets them on
+//! migrations before 20261202000004, 20261203000002 or 20261203000003) gets them on
 //! the new server's start, and its lists, filters and counts are exact from
 //! then on, through uploads and deletes, with another account's assets of
 //! the same names beside them.
@@ -19,6 +19,9 @@ const BEFORE_KEPT_COUNTS: i64 = 20261202000003;
 /// The last migration of the version before the index's documents were
 /// numbered by account.
 const BEFORE_ACCOUNT_DOCUMENTS: i64 = 20261203000001;
+/// The last migration of the version that kept name filters' totals in
+/// each server's memory, before `name_totals`.
+const BEFORE_NAME_TOTALS: i64 = 20261203000002;
 
 /// Names that a substring filter must tell apart: `%`, `_` and `\` are
 /// literal, case does not count (Unicode too), and 1 and 2 characters work.
@@ -141,6 +144,11 @@ async fn a_database_without_kept_counts_gets_exact_counts_and_filters() {
 #[tokio::test]
 async fn a_database_without_account_documents_gets_exact_counts_and_filters() {
     an_earlier_database_gets_exact_counts_and_filters(BEFORE_ACCOUNT_DOCUMENTS).await;
+}
+
+#[tokio::test]
+async fn a_database_without_name_totals_gets_exact_counts_and_filters() {
+    an_earlier_database_gets_exact_counts_and_filters(BEFORE_NAME_TOTALS).await;
 }
 
 async fn an_earlier_database_gets_exact_counts_and_filters(version: i64) {

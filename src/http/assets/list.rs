@@ -126,7 +126,6 @@ pub(super) async fn list(
     let (records, total) = crate::db::assets::list(
         &state.pool,
         state.inline_reads.as_ref(),
-        &state.name_counts,
         account,
         &filter,
         paging.offset(),
