@@ -159,6 +159,39 @@ async fn requests_uploads_jobs_and_media_runs_are_counted_by_template() {
     );
 }
 
+/// Each server thread keeps its own handles to the request metrics: requests
+/// answered on every thread at once add up to exactly their number, each
+/// under its own status.
+#[tokio::test]
+async fn concurrent_requests_are_each_counted_once() {
+    let app = TestApp::spawn().await;
+    let missing = "0123456789abcdef01234567";
+    let series = |status: u16| {
+        format!("assetd_http_requests_total{{method=\"GET\",route=\"/v1.3/assets/{{asset_id}}\",status=\"{status}\"}}")
+    };
+    let (status, asset) = app.upload(&fixtures().path("frame.png")).await;
+    assert_eq!(status, 201, "{asset}");
+    let id = asset["_id"].as_str().unwrap().to_string();
+    let before = Scrape::of(&app.base).await;
+    let requests = (0..64).map(|i| {
+        let path = if i % 4 == 0 {
+            format!("/assets/{id}")
+        } else {
+            format!("/assets/{missing}")
+        };
+        let app = &app;
+        async move { app.get(&path).await.0 }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 404).count(), 48);
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 16);
+    let after = Scrape::of(&app.base).await;
+    for (status, requests) in [(404, 48.0), (200, 16.0)] {
+        let counted = after.value(&series(status)) - before.value(&series(status));
+        assert_eq!(counted, requests, "{}", after.text);
+    }
+}
+
 #[tokio::test]
 async fn bytes_are_counted_by_upload_method() {
     let origin = origin::start(fixtures().dir.clone()).await;
