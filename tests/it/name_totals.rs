@@ -205,16 +205,7 @@ async fn an_account_keeps_at_most_32_name_totals_the_latest_used() {
     }
     assert_eq!(total(&app, "filename=needle-40").await, 0);
     wait_until_kept(&mut conn, "needle-40").await;
-    let needles: Vec<String> = kept_rows(&mut conn)
-        .await
-        .into_iter()
-        .map(|(_, needle, _, _)| needle)
-        .collect();
-    let expected: Vec<String> = std::iter::once(8)
-        .chain(10..41)
-        .map(|n| format!("needle-{n:02}"))
-        .collect();
-    assert_eq!(needles, expected);
+    assert_kept_needles(&mut conn, std::iter::once(8).chain(10..41)).await;
 
     // One-off searches go before any total used again, however long ago.
     sqlx::query("UPDATE name_totals SET used_at = 0 WHERE needle = 'needle-08'")
@@ -223,15 +214,17 @@ async fn an_account_keeps_at_most_32_name_totals_the_latest_used() {
         .unwrap();
     assert_eq!(total(&app, "filename=needle-41").await, 0);
     wait_until_kept(&mut conn, "needle-41").await;
-    let needles: Vec<String> = kept_rows(&mut conn)
+    assert_kept_needles(&mut conn, std::iter::once(8).chain(11..42)).await;
+}
+
+/// The kept rows are exactly those of `needle-NN` for these numbers.
+async fn assert_kept_needles(conn: &mut AnyConnection, numbers: impl Iterator<Item = u32>) {
+    let needles: Vec<String> = kept_rows(conn)
         .await
         .into_iter()
         .map(|(_, needle, _, _)| needle)
         .collect();
-    let expected: Vec<String> = std::iter::once(8)
-        .chain(11..42)
-        .map(|n| format!("needle-{n:02}"))
-        .collect();
+    let expected: Vec<String> = numbers.map(|n| format!("needle-{n:02}")).collect();
     assert_eq!(needles, expected);
 }
 
