@@ -1,4 +1,5 @@
-//! Logs: tracing to stderr (stdout is for what commands print), text or JSON.
+//! Logs: tracing to stderr (stdout is for what commands print), text or JSON;
+//! the text line of a server not at a terminal is formatted in `line`.
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -10,6 +11,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
+
+mod line;
 
 /// `RUST_LOG` wins; otherwise assetd's own info lines and only warnings from
 /// libraries. Lines are written by a thread of their own, in batches (see
@@ -26,12 +29,18 @@ pub fn init(format: LogFormat) -> LogGuard {
             .spawn(move || batches.write_out(&mut std::io::stderr()))
             .ok()
     };
+    let terminal = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(terminal)
         .with_writer(batches.clone());
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
+        // Colours for a person at a terminal.
+        LogFormat::Text if terminal => builder.try_init(),
+        LogFormat::Text => builder
+            .fmt_fields(line::PlainFields)
+            .event_format(line::Line::new())
+            .try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
     LogGuard {
