@@ -683,6 +683,9 @@ const NAME_TOTAL_USE_MILLIS: i64 = 10_000;
 impl NameTotal {
     /// The key of a filter whose total is kept: a name, no ids.
     fn of(filter: &ListFilter) -> Option<Self> {
+        if !filter.asset_ids.is_empty() {
+            return None;
+        }
         let needle = filter.filename_contains.clone()?;
         let kinds = match &filter.kinds {
             None => String::new(),
@@ -693,10 +696,7 @@ impl NameTotal {
                 format!(",{},", names.join(","))
             }
         };
-        filter
-            .asset_ids
-            .is_empty()
-            .then_some(Self { needle, kinds })
+        Some(Self { needle, kinds })
     }
 
     /// The kept total, if it is still exact: its generation is the

@@ -203,39 +203,22 @@ impl fmt::Display for Sources<'_> {
 #[cfg(test)]
 mod tests {
     use super::{write_time, Line, PlainFields};
+    use crate::telemetry::tests::Collected;
     use std::fmt;
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
     use std::time::{Duration, UNIX_EPOCH};
 
-    /// The lines a subscriber wrote.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Captured {
-        /// Each line without its time (27 characters, checked).
-        fn lines_after_the_time(&self) -> Vec<String> {
-            let text = String::from_utf8(self.0.lock().unwrap().clone()).unwrap();
-            text.lines()
-                .map(|line| {
-                    let (time, rest) = line.split_at(27);
-                    assert!(time.ends_with('Z') && &time[10..11] == "T", "{line}");
-                    assert!(time[20..26].bytes().all(|b| b.is_ascii_digit()), "{line}");
-                    rest.to_string()
-                })
-                .collect()
-        }
+    /// Each line without its time (27 characters, checked).
+    fn lines_after_the_time(written: &Collected) -> Vec<String> {
+        written
+            .text()
+            .lines()
+            .map(|line| {
+                let (time, rest) = line.split_at(27);
+                assert!(time.ends_with('Z') && &time[10..11] == "T", "{line}");
+                assert!(time[20..26].bytes().all(|b| b.is_ascii_digit()), "{line}");
+                rest.to_string()
+            })
+            .collect()
     }
 
     #[derive(Debug)]
@@ -284,9 +267,9 @@ mod tests {
 
     #[test]
     fn lines_are_the_default_formatter_s_without_styles() {
-        let ours = Captured::default();
-        let default = Captured::default();
-        let subscriber = |writer: Captured| {
+        let ours = Collected::default();
+        let default = Collected::default();
+        let subscriber = |writer: Collected| {
             tracing_subscriber::fmt()
                 .with_ansi(false)
                 .with_writer(move || writer.clone())
@@ -302,14 +285,14 @@ mod tests {
             subscriber(default.clone()).finish(),
             log_a_server_s_lines,
         );
-        let expected = default.lines_after_the_time();
+        let expected = lines_after_the_time(&default);
         assert_eq!(expected.len(), 4, "{expected:?}");
         assert_eq!(
             expected[1],
             "  INFO request{method=GET path=/v1.3/assets request_id=0c6b6fb5 account=01a23c31}: \
              assetd::telemetry::line::tests: request finished status=200 latency_ms=0.4"
         );
-        assert_eq!(ours.lines_after_the_time(), expected);
+        assert_eq!(lines_after_the_time(&ours), expected);
     }
 
     #[test]

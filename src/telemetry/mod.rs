@@ -207,9 +207,16 @@ mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
-    /// What the log thread wrote, shared with the test.
+    /// What a writer wrote, shared with the test (here the log thread's;
+    /// in `line`'s tests a subscriber's).
     #[derive(Clone, Default)]
-    struct Collected(Arc<Mutex<Vec<u8>>>);
+    pub(super) struct Collected(Arc<Mutex<Vec<u8>>>);
+
+    impl Collected {
+        pub(super) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
 
     impl Write for Collected {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -250,7 +257,7 @@ mod tests {
         batches.0.to_logger.notify_one();
         thread.join().unwrap();
 
-        let written = String::from_utf8(collected.0.lock().unwrap().clone()).unwrap();
+        let written = collected.text();
         let mut next = [0usize; 4];
         for line in written.lines() {
             let (logger, n) = line.split_once(' ').unwrap();
