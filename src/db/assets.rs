@@ -1,5 +1,7 @@
 //! The assets aggregate.
 
+use std::sync::LazyLock;
+
 use sqlx::FromRow;
 
 use super::inline_reads::InlineReads;
@@ -197,9 +199,10 @@ pub fn find_inline(
     id: AssetId,
 ) -> anyhow::Result<Option<AssetRecord>> {
     let row = reads.with(|connection| {
-        let mut statement = connection.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM assets WHERE account_id = ?1 AND id = ?2"
-        ))?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!("SELECT {COLUMNS} FROM assets WHERE account_id = ?1 AND id = ?2")
+        });
+        let mut statement = connection.prepare_cached(&SQL)?;
         let mut rows = statement.query((account.as_string(), id.as_string()))?;
         rows.next()?.map(AssetRow::from_sqlite).transpose()
     })?;
