@@ -17,7 +17,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { TwelveLabs } from 'twelvelabs-js';
+import { TwelveLabs, TwelvelabsApi } from 'twelvelabs-js';
 
 import { startServer } from '../node-shared/assetd-server.mjs';
 import { stackEnv, storedOriginal } from './stack.mjs';
@@ -118,6 +118,83 @@ test('uploadFile: the multipart helper, unchanged, makes a ready asset of severa
     const original = await storedOriginal(env, path.join(work, 'data'), result.assetId);
     const digest = (bytes) => createHash('sha256').update(bytes).digest('hex');
     assert.equal(digest(original), digest(readFileSync(video)), 'the assembled file is the file');
+  } finally {
+    await server.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test('lists through the JS SDK: its pager, kinds and filename filters, and delete refused while indexed', async () => {
+  const work = await mkdtemp(path.join(tmpdir(), 'assetd-js-sdk-'));
+  const key = `tlk_js_${randomUUID().replaceAll('-', '')}`;
+  const server = await startServer(path.join(work, 'data'), key, await stackEnv());
+  try {
+    process.env.TWELVELABS_BASE_URL = `${server.base}/v1.3`;
+    const client = new TwelveLabs({ apiKey: key });
+    const image = path.join(work, 'still.png');
+    await promisify(execFile)('ffmpeg', [
+      '-y', '-hide_banner', '-loglevel', 'error',
+      '-f', 'lavfi', '-i', 'testsrc=size=64x48', '-frames:v', '1', image,
+    ]);
+    const clip = path.join(work, 'clip.mp4');
+    await makeClip(clip);
+
+    // Oldest first: three stills, then two clips, each named on upload.
+    const made = [];
+    for (const [file, filename] of [
+      [image, 'Drone-1.png'], [image, 'drone-2.png'], [image, '100%_still.png'],
+      [clip, 'Interview-a.mp4'], [clip, 'interview-DRONE-b.mp4'],
+    ]) {
+      const asset = await client.assets.create({ method: 'direct', file: createReadStream(file), filename });
+      assert.equal(asset.status, 'ready', JSON.stringify(asset));
+      made.push(asset.id);
+    }
+    const newestFirst = [...made].reverse();
+    const ids = async (request) => (await all(client.assets.list(request))).map((item) => item.id);
+
+    // The SDK's pager asks for the next page until one comes back empty:
+    // pages of two cover every asset once, newest first.
+    assert.deepEqual(await ids({ pageLimit: 2 }), newestFirst);
+    assert.deepEqual(await ids({ pageLimit: 2, assetTypes: ['image'] }), newestFirst.slice(2));
+    assert.deepEqual(await ids({ assetTypes: ['video', 'image'] }), newestFirst);
+    assert.deepEqual(await ids({ assetTypes: 'video' }), newestFirst.slice(0, 2));
+    // Case-insensitive substrings; `%` and `_` are themselves.
+    assert.deepEqual(await ids({ filename: 'DRONE-' }), [made[4], made[1], made[0]]);
+    assert.deepEqual(await ids({ filename: 'drone-', assetTypes: ['video'] }), [made[4]]);
+    assert.deepEqual(await ids({ filename: '0%_s' }), [made[2]]);
+    assert.deepEqual(await ids({ filename: '%' }), [made[2]]);
+    assert.deepEqual(await ids({ filename: 'drone_' }), []);
+    assert.deepEqual(await ids({ assetIds: [made[0], made[3]], pageLimit: 1 }), [made[3], made[0]]);
+
+    // The totals the pager does not show, as the server sends them.
+    const response = await fetch(`${server.base}/v1.3/assets?page_limit=2&page=2&filename=drone-`, {
+      headers: { 'x-api-key': key },
+    });
+    const body = await response.json();
+    assert.deepEqual(body.page_info, { page: 2, limit_per_page: 2, total_page: 2, total_results: 3 });
+    assert.deepEqual(body.data.map((item) => item._id), [made[0]]);
+
+    // An asset an index refers to is kept (409) until the reference goes or
+    // the delete is forced; then it is gone (404), and so is it from lists.
+    const index = await client.indexes.create({
+      indexName: 'js-sdk-lists',
+      models: [{ modelName: 'marengo3.0', modelOptions: ['visual'] }],
+    });
+    await client.indexes.indexedAssets.create(index.id, { assetId: made[3] });
+    await assert.rejects(client.assets.delete(made[3]), (error) => {
+      assert.ok(error instanceof TwelvelabsApi.ConflictError, String(error));
+      assert.equal(error.statusCode, 409);
+      assert.equal(typeof error.body.message, 'string');
+      return true;
+    });
+    assert.equal((await client.assets.retrieve(made[3])).id, made[3]);
+    await client.assets.delete(made[3], { force: true });
+    await assert.rejects(client.assets.retrieve(made[3]), (error) => {
+      assert.ok(error instanceof TwelvelabsApi.NotFoundError, String(error));
+      return true;
+    });
+    assert.deepEqual(await ids({ filename: 'interview-' }), [made[4]]);
+    assert.deepEqual(await ids({ pageLimit: 50 }), newestFirst.filter((id) => id !== made[3]));
   } finally {
     await server.stop();
     await rm(work, { recursive: true, force: true });
