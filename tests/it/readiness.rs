@@ -112,3 +112,42 @@ async fn readyz_names_what_cannot_be_reached() {
         .unwrap();
     readyz_becomes(&app, 200).await;
 }
+
+/// A connection is pinged before use only once it has been idle a while
+/// (src/db/mod.rs): those the database closed while they sat in the pool are
+/// replaced, never handed to a request.
+#[tokio::test]
+async fn connections_the_database_closed_are_replaced_before_use() {
+    if !on_postgres() {
+        println!("the database's side is tested on PostgreSQL (ASSETD_TEST_POSTGRES_URL)");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let lists = || async {
+        let requests = (0..16).map(|_| app.get("/assets?page_limit=1"));
+        let answers = futures_util::future::join_all(requests).await;
+        for (status, body) in answers {
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    // Requests at once open several connections.
+    lists().await;
+    let url = app.database_url();
+    let (server, name) = url.rsplit_once('/').unwrap();
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    let closed: Vec<(bool,)> =
+        sqlx::query_as("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(name.to_string())
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+    assert!(closed.len() >= 2, "{} connections closed", closed.len());
+    // Longer than a connection may sit unused without a ping.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..3 {
+        lists().await;
+    }
+}
