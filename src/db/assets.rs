@@ -540,13 +540,27 @@ fn push_trigram_matches(
     }
 }
 
-/// Appends the order of every list, newest first (ties broken by id), and the page.
-fn push_page(statement: &mut Statement, offset: u64, limit: u32) {
-    statement
-        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-        .push_bind(i64::from(limit))
-        .push(" OFFSET ")
-        .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+/// Appends the order of every list, newest first (ties broken by id), and the
+/// page. On PostgreSQL the page's bounds are written into the statement (they
+/// are numbers of ours): as values, `LIMIT $2 OFFSET $3` looks costly to a
+/// generic plan, so PostgreSQL never settled on one and planned the page
+/// afresh every time (0.2-0.3 ms, more than running it). Written in, each page
+/// a client asks for again (a dashboard's page 1) is planned once per
+/// connection. SQLite plans nothing per value, and its statement cache is
+/// small, so there they stay values.
+fn push_page(statement: &mut Statement, dialect: super::Dialect, offset: u64, limit: u32) {
+    statement.push(" ORDER BY created_at DESC, id DESC LIMIT ");
+    match dialect {
+        super::Dialect::Postgres => {
+            statement.push(&format!("{limit} OFFSET {offset}"));
+        }
+        super::Dialect::Sqlite => {
+            statement
+                .push_bind(i64::from(limit))
+                .push(" OFFSET ")
+                .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+        }
+    }
 }
 
 /// Whether a page of a name's `matches` among the `population` of the
@@ -824,7 +838,8 @@ pub async fn list(
         None => bounded,
         Some(_) => Reader::Pool(pool),
     };
-    let trigram = match NameSearch::of(bounded, super::Dialect::of(pool), account, filter).await? {
+    let dialect = super::Dialect::of(pool);
+    let trigram = match NameSearch::of(bounded, dialect, account, filter).await? {
         NameSearch::Trigram(query) => Some(query),
         NameSearch::Nothing => return Ok((Vec::new(), 0)),
         NameSearch::Rows => None,
@@ -848,7 +863,7 @@ pub async fn list(
         Some(query) => {
             push_trigram_matches(&mut page, FromMatches::AssetIds, filter, query);
             page.push(")");
-            push_page(&mut page, offset, limit);
+            push_page(&mut page, dialect, offset, limit);
         }
         // The page's ids first, then only those rows: from the newest-first
         // index alone, a deep page skips index entries, not rows; and only
@@ -864,7 +879,7 @@ pub async fn list(
                     skip = within;
                 }
             }
-            push_page(&mut page, skip, limit);
+            push_page(&mut page, dialect, skip, limit);
             page.push(") ORDER BY created_at DESC, id DESC");
         }
     }
