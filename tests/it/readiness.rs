@@ -31,6 +31,18 @@ async fn readyz_becomes(app: &TestApp, status: u16) -> Value {
     }
 }
 
+/// A connection to the PostgreSQL server of the app's database (not to that
+/// database), and the database's name.
+async fn admin_of(app: &TestApp) -> (sqlx::AnyConnection, String) {
+    let url = app.database_url();
+    let (server, name) = url.rsplit_once('/').unwrap();
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap();
+    (admin, name.to_string())
+}
+
 #[tokio::test]
 async fn readyz_names_what_cannot_be_reached() {
     let app = TestApp::spawn().await;
@@ -86,19 +98,14 @@ async fn readyz_names_what_cannot_be_reached() {
         println!("the database's side is tested on PostgreSQL (ASSETD_TEST_POSTGRES_URL)");
         return;
     }
-    let url = app.database_url();
-    let (server, name) = url.rsplit_once('/').unwrap();
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap();
+    let (mut admin, name) = admin_of(&app).await;
     let refuse = |allow: bool| format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {allow}");
     sqlx::query(&refuse(false))
         .execute(&mut admin)
         .await
         .unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(name.to_string())
+        .bind(&name)
         .execute(&mut admin)
         .await
         .unwrap();
@@ -132,15 +139,10 @@ async fn connections_the_database_closed_are_replaced_before_use() {
     };
     // Requests at once open several connections.
     lists().await;
-    let url = app.database_url();
-    let (server, name) = url.rsplit_once('/').unwrap();
-    sqlx::any::install_default_drivers();
-    let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap();
+    let (mut admin, name) = admin_of(&app).await;
     let closed: Vec<(bool,)> =
         sqlx::query_as("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-            .bind(name.to_string())
+            .bind(&name)
             .fetch_all(&mut admin)
             .await
             .unwrap();

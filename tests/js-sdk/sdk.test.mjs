@@ -37,13 +37,28 @@ async function all(pager) {
   return items;
 }
 
-test('user metadata and indexed-asset filters through the JS SDK', async () => {
+/**
+ * Runs `body` against a server of its own on this stack (with `extraEnv`),
+ * with the SDK's client pointed at it; stops the server and removes its
+ * files after.
+ */
+async function withServer(extraEnv, body) {
   const work = await mkdtemp(path.join(tmpdir(), 'assetd-js-sdk-'));
   const key = `tlk_js_${randomUUID().replaceAll('-', '')}`;
-  const server = await startServer(path.join(work, 'data'), key, await stackEnv());
+  const env = { ...(await stackEnv()), ...extraEnv };
+  const dataDir = path.join(work, 'data');
+  const server = await startServer(dataDir, key, env);
   try {
     process.env.TWELVELABS_BASE_URL = `${server.base}/v1.3`;
-    const client = new TwelveLabs({ apiKey: key });
+    await body({ client: new TwelveLabs({ apiKey: key }), server, key, work, env, dataDir });
+  } finally {
+    await server.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+test('user metadata and indexed-asset filters through the JS SDK', () =>
+  withServer({}, async ({ client, work }) => {
     const clip = path.join(work, 'clip.mp4');
     await makeClip(clip);
 
@@ -78,21 +93,12 @@ test('user metadata and indexed-asset filters through the JS SDK', async () => {
     });
     const updated = await client.indexes.indexedAssets.retrieve(index.id, indexed.id);
     assert.deepEqual(updated.userMetadata, { camera: 'a7', hd: true, scene: 'b' });
-  } finally {
-    await server.stop();
-    await rm(work, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('uploadFile: the multipart helper, unchanged, makes a ready asset of several chunks', async () => {
-  const work = await mkdtemp(path.join(tmpdir(), 'assetd-js-sdk-'));
-  const key = `tlk_js_${randomUUID().replaceAll('-', '')}`;
-  const chunk = 5 * 1024 * 1024;
-  const env = { ...(await stackEnv()), ASSETD_MULTIPART_CHUNK_BYTES: String(chunk) };
-  const server = await startServer(path.join(work, 'data'), key, env);
-  try {
-    process.env.TWELVELABS_BASE_URL = `${server.base}/v1.3`;
-    const client = new TwelveLabs({ apiKey: key });
+const chunk = 5 * 1024 * 1024;
+
+test('uploadFile: the multipart helper, unchanged, makes a ready asset of several chunks', () =>
+  withServer({ ASSETD_MULTIPART_CHUNK_BYTES: String(chunk) }, async ({ client, work, env, dataDir }) => {
     const video = path.join(work, 'several-chunks.mp4');
     await promisify(execFile)('ffmpeg', [
       '-y', '-hide_banner', '-loglevel', 'error',
@@ -115,22 +121,13 @@ test('uploadFile: the multipart helper, unchanged, makes a ready asset of severa
     assert.equal(asset.status, 'ready', JSON.stringify(asset));
     assert.equal(asset.method, 'multipart');
     assert.equal(asset.size, size);
-    const original = await storedOriginal(env, path.join(work, 'data'), result.assetId);
+    const original = await storedOriginal(env, dataDir, result.assetId);
     const digest = (bytes) => createHash('sha256').update(bytes).digest('hex');
     assert.equal(digest(original), digest(readFileSync(video)), 'the assembled file is the file');
-  } finally {
-    await server.stop();
-    await rm(work, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('lists through the JS SDK: its pager, kinds and filename filters, and delete refused while indexed', async () => {
-  const work = await mkdtemp(path.join(tmpdir(), 'assetd-js-sdk-'));
-  const key = `tlk_js_${randomUUID().replaceAll('-', '')}`;
-  const server = await startServer(path.join(work, 'data'), key, await stackEnv());
-  try {
-    process.env.TWELVELABS_BASE_URL = `${server.base}/v1.3`;
-    const client = new TwelveLabs({ apiKey: key });
+test('lists through the JS SDK: its pager, kinds and filename filters, and delete refused while indexed', () =>
+  withServer({}, async ({ client, server, key, work }) => {
     const image = path.join(work, 'still.png');
     await promisify(execFile)('ffmpeg', [
       '-y', '-hide_banner', '-loglevel', 'error',
@@ -195,8 +192,4 @@ test('lists through the JS SDK: its pager, kinds and filename filters, and delet
     });
     assert.deepEqual(await ids({ filename: 'interview-' }), [made[4]]);
     assert.deepEqual(await ids({ pageLimit: 50 }), newestFirst.filter((id) => id !== made[3]));
-  } finally {
-    await server.stop();
-    await rm(work, { recursive: true, force: true });
-  }
-});
+  }));
