@@ -540,27 +540,11 @@ fn push_trigram_matches(
     }
 }
 
-/// Appends the order of every list, newest first (ties broken by id), and the
-/// page. On PostgreSQL the page's bounds are written into the statement (they
-/// are numbers of ours): as values, `LIMIT $2 OFFSET $3` looks costly to a
-/// generic plan, so PostgreSQL never settled on one and planned the page
-/// afresh every time (0.2-0.3 ms, more than running it). Written in, each page
-/// a client asks for again (a dashboard's page 1) is planned once per
-/// connection. SQLite plans nothing per value, and its statement cache is
-/// small, so there they stay values.
+/// Appends the order of every list, newest first (ties broken by id), and the page.
 fn push_page(statement: &mut Statement, dialect: super::Dialect, offset: u64, limit: u32) {
-    statement.push(" ORDER BY created_at DESC, id DESC LIMIT ");
-    match dialect {
-        super::Dialect::Postgres => {
-            statement.push(&format!("{limit} OFFSET {offset}"));
-        }
-        super::Dialect::Sqlite => {
-            statement
-                .push_bind(i64::from(limit))
-                .push(" OFFSET ")
-                .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
-        }
-    }
+    statement
+        .push(" ORDER BY created_at DESC, id DESC")
+        .push_page_bounds(dialect, offset, limit);
 }
 
 /// Whether a page of a name's `matches` among the `population` of the

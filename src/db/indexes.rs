@@ -325,11 +325,9 @@ pub async fn list_indexed_assets(
     };
     let direction = if filter.descending { "DESC" } else { "ASC" };
     page.push(&format!(
-        " ORDER BY {column} {direction}, ia.id {direction} LIMIT "
+        " ORDER BY {column} {direction}, ia.id {direction}"
     ))
-    .push_bind(i64::from(limit))
-    .push(" OFFSET ")
-    .push_bind(i64::try_from(offset).unwrap_or(i64::MAX));
+    .push_page_bounds(dialect, offset, limit);
     let rows = page.query_as().fetch_all(pool).await?;
     Ok((rows, u64::try_from(total).unwrap_or(0)))
 }

@@ -6,7 +6,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Arguments, FromRow};
 
 use super::inline_reads::InlineReads;
-use super::Pool;
+use super::{Dialect, Pool};
 
 /// A value bound to a placeholder, in a form both sqlx and rusqlite bind.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +70,26 @@ impl Statement {
     pub fn plan_with_values(&mut self) -> &mut Self {
         self.plan_with_values = true;
         self
+    }
+
+    /// Appends ` LIMIT .. OFFSET ..`. On PostgreSQL the bounds are written
+    /// into the statement (they are numbers of ours): as values, `LIMIT $2
+    /// OFFSET $3` looks costly to a generic plan, so PostgreSQL never settled
+    /// on one and planned the page afresh every time (0.2-0.3 ms, more than
+    /// running it). Written in, each page a client asks for again (a
+    /// dashboard's page 1) is planned once per connection. SQLite plans
+    /// nothing per value, and its statement caches are small: there they
+    /// stay values.
+    pub fn push_page_bounds(&mut self, dialect: Dialect, offset: u64, limit: u32) -> &mut Self {
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        match dialect {
+            Dialect::Postgres => self.push(&format!(" LIMIT {limit} OFFSET {offset}")),
+            Dialect::Sqlite => self
+                .push(" LIMIT ")
+                .push_bind(i64::from(limit))
+                .push(" OFFSET ")
+                .push_bind(offset),
+        }
     }
 
     pub fn push(&mut self, sql: &str) -> &mut Self {
