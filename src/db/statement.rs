@@ -77,7 +77,9 @@ impl Statement {
     /// OFFSET $3` looks costly to a generic plan, so PostgreSQL never settled
     /// on one and planned the page afresh every time (0.2-0.3 ms, more than
     /// running it). Written in, each page a client asks for again (a
-    /// dashboard's page 1) is planned once per connection. SQLite plans
+    /// dashboard's page 1) is planned once per connection; a page asked once
+    /// (paging deep) costs a parse where it cost a plan, and sqlx's bounded
+    /// statement cache closes it in time. SQLite plans
     /// nothing per value, and its statement caches are small: there they
     /// stay values.
     pub fn push_page_bounds(&mut self, dialect: Dialect, offset: u64, limit: u32) -> &mut Self {
