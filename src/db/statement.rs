@@ -79,9 +79,8 @@ impl Statement {
     /// running it). Written in, each page a client asks for again (a
     /// dashboard's page 1) is planned once per connection; a page asked once
     /// (paging deep) costs a parse where it cost a plan, and sqlx's bounded
-    /// statement cache closes it in time. SQLite plans
-    /// nothing per value, and its statement caches are small: there they
-    /// stay values.
+    /// statement cache closes it in time. SQLite plans nothing per value,
+    /// and its statement caches are small: there they stay values.
     pub fn push_page_bounds(&mut self, dialect: Dialect, offset: u64, limit: u32) -> &mut Self {
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         match dialect {
