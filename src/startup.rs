@@ -113,6 +113,10 @@ impl Application {
         let mut workers = jobs::start_workers(&app, &stop_jobs);
         workers.push(crate::stats::spawn_upkeep(stop_jobs.clone()));
         workers.push(prune_webhook_events(app.clone(), stop_jobs.clone()));
+        workers.push(crate::db::name_grams::spawn_folding(
+            app.pool.clone(),
+            stop_jobs.clone(),
+        ));
         if app.storage.keeps_working_copies() {
             workers.push(trim_working_copies(&app, stop_jobs.clone()));
             workers.push(abort_stale_multipart_uploads(

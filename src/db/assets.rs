@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use sqlx::FromRow;
 
 use super::inline_reads::InlineReads;
-use super::{Pool, Reader, SqliteRow, Statement, Transaction};
+use super::{Pool, Reader, SqliteRow, Statement, Transaction, GENERATION};
 use crate::domain::{
     AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Step, StepStatus,
 };
@@ -589,8 +589,9 @@ async fn seek_day(
 /// How many of an account's assets pass the filter: from the counts the
 /// triggers keep per account and kind when only kinds filter (a million
 /// assets are not counted one by one); from the total kept in `name_totals`
-/// when a name filters and it is still exact, else counted and kept; else
-/// from the matching rows. `bounded` runs reads whose cost an index bounds
+/// when a name filters and it is still exact, else counted (from the
+/// filename postings, `db::name_grams`, when the name has 3 characters or
+/// more) and kept; else from the matching rows. `bounded` runs reads whose cost an index bounds
 /// (inline on SQLite), `reader` this filter's count.
 async fn count(
     (bounded, reader): (Reader<'_>, Reader<'_>),
@@ -603,13 +604,26 @@ async fn count(
         if let Some(total) = key.kept((bounded, pool), account).await? {
             return Ok(total);
         }
-        let mut both = Statement::new(format!("SELECT ({GENERATION}"));
-        both.push_bind(account.as_string()).push("), (");
-        push_count_of_matches(&mut both, account, filter, trigram);
-        both.push(")");
-        let (generation, total): (i64, i64) = reader.fetch_one(&both).await?;
-        key.keep(pool, account, generation, total);
-        return Ok(u64::try_from(total).unwrap_or(0));
+        let (generation, total) = if super::name_grams::counts(&key.needle) {
+            let counted =
+                super::name_grams::count(pool, account, &key.needle, filter.kinds.as_deref())
+                    .await?;
+            (counted.generation, counted.total)
+        } else {
+            let mut both = Statement::new(format!("SELECT ({GENERATION}"));
+            both.push_bind(account.as_string()).push("), (");
+            push_count_of_matches(&mut both, account, filter, trigram);
+            both.push(")");
+            let (generation, total): (i64, i64) = reader.fetch_one(&both).await?;
+            (generation, u64::try_from(total).unwrap_or(0))
+        };
+        key.keep(
+            pool,
+            account,
+            generation,
+            i64::try_from(total).unwrap_or(i64::MAX),
+        );
+        return Ok(total);
     }
     if filter.asset_ids.is_empty() && filter.filename_contains.is_none() {
         return kept_count(bounded, account, filter).await;
@@ -664,12 +678,6 @@ struct NameTotal {
     /// ',audio,video,' (sorted), or '' for every kind.
     kinds: String,
 }
-
-/// An account's change generation (the sum of `asset_counts.changes`,
-/// which the count triggers raise on every write of one of its assets),
-/// then the account's id.
-const GENERATION: &str =
-    "SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM asset_counts WHERE account_id = ";
 
 /// Totals kept per account at most; past it, the one-off searches go first,
 /// then the least recently used.

@@ -13,6 +13,7 @@ pub mod inline_reads;
 pub mod jobs;
 pub mod keys;
 pub mod multipart;
+pub mod name_grams;
 pub mod rate_limits;
 pub mod settings;
 mod statement;
@@ -130,6 +131,13 @@ pub async fn begin_write(pool: &Pool) -> sqlx::Result<Transaction<'static>> {
         Dialect::Postgres => pool.begin().await,
     }
 }
+
+/// An account's change generation (the sum of `asset_counts.changes`,
+/// which the count triggers raise on every write of one of its assets),
+/// then the account's id: a total counted at one generation stays exact
+/// while it is the account's.
+const GENERATION: &str =
+    "SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM asset_counts WHERE account_id = ";
 
 /// Creates the database like the SQLite default creates its file. A node that
 /// may not look (no access to PostgreSQL's `postgres` database) or that loses

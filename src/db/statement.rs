@@ -128,6 +128,16 @@ impl Statement {
     where
         O: for<'r> FromRow<'r, AnyRow>,
     {
+        sqlx::query_as_with(&self.sql, self.arguments()).persistent(!self.plan_with_values)
+    }
+
+    /// The statement on sqlx, with the values bound, for what it does
+    /// rather than for rows.
+    pub fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, AnyArguments<'_>> {
+        sqlx::query_with(&self.sql, self.arguments()).persistent(!self.plan_with_values)
+    }
+
+    fn arguments(&self) -> AnyArguments<'_> {
         let mut args = AnyArguments::default();
         for value in &self.values {
             match value {
@@ -137,7 +147,7 @@ impl Statement {
             }
             .expect("the Any driver encodes text, integers and reals");
         }
-        sqlx::query_as_with(&self.sql, args).persistent(!self.plan_with_values)
+        args
     }
 
     /// Every row of the statement, read by rusqlite on this thread.

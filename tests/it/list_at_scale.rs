@@ -1,7 +1,8 @@
 //! The structures that keep lists fast at a million assets (kept counts, the
-//! trigram filename index, its documents numbered by account) on a database
-//! that already holds assets: one filled by an earlier version's schema (the
-//! migrations before 20261202000004, 20261203000002 or 20261203000003) gets them on
+//! trigram filename index, its documents numbered by account, the filename
+//! postings) on a database that already holds assets: one filled by an
+//! earlier version's schema (the migrations before 20261202000004,
+//! 20261203000002, 20261203000003 or 20261203000004) gets them on
 //! the new server's start, and its lists, filters and counts are exact from
 //! then on, through uploads and deletes, with another account's assets of
 //! the same names beside them.
@@ -22,6 +23,9 @@ const BEFORE_ACCOUNT_DOCUMENTS: i64 = 20261203000001;
 /// The last migration of the version that kept name filters' totals in
 /// each server's memory, before `name_totals`.
 const BEFORE_NAME_TOTALS: i64 = 20261203000002;
+/// The last migration of the version that counted a name's matches from
+/// FTS5 or pg_trgm, before the filename postings (`name_grams`).
+const BEFORE_NAME_GRAMS: i64 = 20261203000003;
 
 /// Names that a substring filter must tell apart: `%`, `_` and `\` are
 /// literal, case does not count (Unicode too), and 1 and 2 characters work.
@@ -151,6 +155,11 @@ async fn a_database_without_name_totals_gets_exact_counts_and_filters() {
     an_earlier_database_gets_exact_counts_and_filters(BEFORE_NAME_TOTALS).await;
 }
 
+#[tokio::test]
+async fn a_database_without_name_grams_gets_exact_counts_and_filters() {
+    an_earlier_database_gets_exact_counts_and_filters(BEFORE_NAME_GRAMS).await;
+}
+
 async fn an_earlier_database_gets_exact_counts_and_filters(version: i64) {
     let data_dir = tempfile::tempdir().unwrap();
     // Past the offset from which a page seeks its day (5,000).
@@ -259,24 +268,23 @@ async fn an_earlier_database_gets_exact_counts_and_filters(version: i64) {
     let (videos_after, _) = listed(&app, "asset_types=video").await;
     assert_eq!(videos_after, videos - 1, "Holiday_2024.MP4 was a video");
 
-    // On SQLite a document's number tells its account: no asset moves.
-    let url = app.database_url();
-    if url.starts_with("sqlite") {
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        let moved = sqlx::query(
-            "UPDATE assets SET account_id = (SELECT id FROM accounts WHERE name = 'other')
-              WHERE filename = 'x.mp4'",
-        )
-        .execute(&mut conn)
-        .await;
-        let refused = moved
-            .expect_err("an asset moved to another account")
-            .to_string();
-        assert!(
-            refused.contains("does not move between accounts"),
-            "{refused}"
-        );
-    }
+    // A document's number is its account's: no asset moves.
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url())
+        .await
+        .unwrap();
+    let moved = sqlx::query(
+        "UPDATE assets SET account_id = (SELECT id FROM accounts WHERE name = 'other')
+          WHERE filename = 'x.mp4'",
+    )
+    .execute(&mut conn)
+    .await;
+    let refused = moved
+        .expect_err("an asset moved to another account")
+        .to_string();
+    assert!(
+        refused.contains("does not move between accounts"),
+        "{refused}"
+    );
 }
 
 fn urlencode(raw: &str) -> String {

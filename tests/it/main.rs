@@ -20,6 +20,7 @@ mod media_matrix;
 mod media_steps;
 mod metrics;
 mod multipart;
+mod name_grams;
 mod name_totals;
 mod nodes;
 mod openapi;

@@ -1,0 +1,285 @@
+//! The filename postings (`db::name_grams`, migration 20261203000004): a
+//! name filter's count read from them is exact whatever has been folded into
+//! them and whatever not yet, through inserts, deletes, renames and new
+//! kinds, across a block's edge, with another account's names beside. Runs
+//! the database layer itself (the server would fold on its own schedule) on
+//! SQLite or PostgreSQL, as the suite runs; every count is checked against
+//! the rows themselves.
+
+use assetd::db::{self, name_grams, Pool};
+use assetd::domain::{AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::common::database_url;
+
+const KINDS: [AssetKind; 3] = [AssetKind::Video, AssetKind::Audio, AssetKind::Image];
+
+/// Few letters, so that names share trigrams at many positions, repeat
+/// them, and hold needles partly; with case and a letter of two bytes.
+fn random_name(rng: &mut StdRng) -> String {
+    const LETTERS: [char; 6] = ['a', 'b', '-', 'é', 'A', 'É'];
+    let length = rng.gen_range(1..12);
+    (0..length)
+        .map(|_| LETTERS[rng.gen_range(0..LETTERS.len())])
+        .collect()
+}
+
+async fn insert(pool: &Pool, account: AccountId, name: &str, kind: AssetKind) -> AssetId {
+    let id = AssetId::new();
+    let filename = Filename::parse(name).unwrap();
+    let mut tx = db::begin_write(pool).await.unwrap();
+    db::assets::insert(
+        &mut tx,
+        &db::assets::NewAsset {
+            id,
+            account,
+            method: AssetMethod::Direct,
+            status: AssetStatus::Ready,
+            kind,
+            filename: &filename,
+            file_type: "image/png",
+            size_bytes: 1,
+            sha256: "",
+            duration_seconds: None,
+            technical_metadata: None,
+            error_message: None,
+            user_metadata: None,
+            source_url: None,
+            hls_status: None,
+            thumbnail_status: None,
+            created_at: 1_700_000_000_000,
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+/// The account's assets that pass the filter, counted from their rows.
+async fn expected(
+    pool: &Pool,
+    account: AccountId,
+    needle: &str,
+    kinds: Option<&[AssetKind]>,
+) -> u64 {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT filename_folded, kind FROM assets WHERE account_id = $1")
+            .bind(account.as_string())
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    rows.iter()
+        .filter(|(name, kind)| {
+            name.contains(needle) && kinds.is_none_or(|k| k.iter().any(|k| k.as_str() == kind))
+        })
+        .count() as u64
+}
+
+async fn check(pool: &Pool, account: AccountId, rng: &mut StdRng, names: &[String], step: usize) {
+    let unfolded: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM name_changes")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    for _ in 0..12 {
+        // Mostly pieces of names that exist, sometimes anything.
+        let needle = match names.get(rng.gen_range(0..names.len().max(1) * 2)) {
+            Some(name) => {
+                let chars: Vec<char> = Filename::parse(name).unwrap().folded().chars().collect();
+                let length = rng.gen_range(3..=chars.len().clamp(3, 7));
+                let start = rng.gen_range(0..=chars.len().saturating_sub(length));
+                chars.iter().skip(start).take(length).collect()
+            }
+            None => Filename::parse(&random_name(rng)).unwrap().folded(),
+        };
+        if !name_grams::counts(&needle) {
+            continue;
+        }
+        let kinds: Option<Vec<AssetKind>> = match rng.gen_range(0..4) {
+            0 => Some(vec![KINDS[rng.gen_range(0..3)]]),
+            1 => Some(vec![KINDS[0], KINDS[rng.gen_range(1..3)]]),
+            _ => None,
+        };
+        let counted = name_grams::count(pool, account, &needle, kinds.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(
+            counted.total,
+            expected(pool, account, &needle, kinds.as_deref()).await,
+            "step {step}: {needle:?} of kinds {kinds:?}, {} changes not folded",
+            unfolded.0
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_name_count_is_exact_whatever_is_folded() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let pool = db::connect(&database_url(data_dir.path())).await.unwrap();
+    let account = db::keys::ensure_account(&pool, "default").await.unwrap();
+    let other = db::keys::ensure_account(&pool, "other").await.unwrap();
+    let seed: u64 = rand::random();
+    println!("seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    // Document 1 stays in the first block; the account's next documents
+    // are numbered from the edge of its second block.
+    let first = insert(&pool, account, "abé-first", AssetKind::Video).await;
+    let mut live: Vec<(AssetId, String)> = Vec::new();
+    sqlx::query("UPDATE search_accounts SET last_doc = 65500 WHERE account_id = $1")
+        .bind(account.as_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    for step in 0..400 {
+        match rng.gen_range(0..12) {
+            0..=5 => {
+                let name = random_name(&mut rng);
+                let kind = KINDS[rng.gen_range(0..3)];
+                live.push((insert(&pool, account, &name, kind).await, name.clone()));
+                if rng.gen_bool(0.3) {
+                    insert(&pool, other, &name, kind).await;
+                }
+            }
+            6 | 7 if !live.is_empty() => {
+                let (id, _) = live.swap_remove(rng.gen_range(0..live.len()));
+                sqlx::query("DELETE FROM assets WHERE id = $1")
+                    .bind(id.as_string())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            8 if !live.is_empty() => {
+                let i = rng.gen_range(0..live.len());
+                let name = random_name(&mut rng);
+                let filename = Filename::parse(&name).unwrap();
+                sqlx::query("UPDATE assets SET filename = $1, filename_folded = $2 WHERE id = $3")
+                    .bind(filename.as_str())
+                    .bind(filename.folded())
+                    .bind(live[i].0.as_string())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                live[i].1 = name;
+            }
+            9 if !live.is_empty() => {
+                sqlx::query("UPDATE assets SET kind = $1 WHERE id = $2")
+                    .bind(KINDS[rng.gen_range(0..3)].as_str())
+                    .bind(live[rng.gen_range(0..live.len())].0.as_string())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                name_grams::fold(&pool, rng.gen_range(1..40)).await.unwrap();
+            }
+        }
+        if step % 20 == 19 {
+            let names: Vec<String> = live.iter().map(|(_, name)| name.clone()).collect();
+            check(&pool, account, &mut rng, &names, step).await;
+        }
+    }
+
+    // Everything folded: the changes are gone, and the counts are the same.
+    while name_grams::fold(&pool, 100).await.unwrap() > 0 {}
+    let (unfolded,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM name_changes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(unfolded, 0);
+    let mut names: Vec<String> = live.iter().map(|(_, name)| name.clone()).collect();
+    names.push("abé-first".into());
+    for step in 400..410 {
+        check(&pool, account, &mut rng, &names, step).await;
+    }
+    // Both blocks hold documents; once they are all deleted, no postings
+    // are left.
+    let (blocks,): (i64,) =
+        sqlx::query_as("SELECT COUNT(DISTINCT block) FROM name_grams WHERE account_id = $1")
+            .bind(account.as_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(blocks, if live.is_empty() { 1 } else { 2 });
+    for id in live.drain(..).map(|(id, _)| id).chain([first]) {
+        sqlx::query("DELETE FROM assets WHERE id = $1")
+            .bind(id.as_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    while name_grams::fold(&pool, 100).await.unwrap() > 0 {}
+    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM name_grams WHERE account_id = $1")
+        .bind(account.as_string())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "postings of deleted documents");
+    pool.close().await;
+}
+
+/// Uploads and deletes from several writers while two folders run (as two
+/// nodes would: on PostgreSQL one folds at a time, and neither loses the
+/// other's postings); at the end every count is the rows' own.
+#[tokio::test]
+async fn folds_beside_writers_and_each_other_lose_nothing() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let pool = db::connect(&database_url(data_dir.path())).await.unwrap();
+    let account = db::keys::ensure_account(&pool, "default").await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let folders: Vec<_> = (0..2)
+        .map(|_| {
+            let (pool, stop) = (pool.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    name_grams::fold(&pool, 7).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..4u64)
+        .map(|writer| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut rng = StdRng::seed_from_u64(writer);
+                let mut mine = Vec::new();
+                for _ in 0..60 {
+                    let name = random_name(&mut rng);
+                    let kind = KINDS[rng.gen_range(0..3)];
+                    mine.push(insert(&pool, account, &name, kind).await);
+                    if rng.gen_bool(0.3) {
+                        let id: AssetId = mine.swap_remove(rng.gen_range(0..mine.len()));
+                        sqlx::query("DELETE FROM assets WHERE id = $1")
+                            .bind(id.as_string())
+                            .execute(&pool)
+                            .await
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    stop.cancel();
+    for folder in folders {
+        folder.await.unwrap();
+    }
+    while name_grams::fold(&pool, 100).await.unwrap() > 0 {}
+
+    let names: Vec<(String,)> = sqlx::query_as("SELECT filename FROM assets WHERE account_id = $1")
+        .bind(account.as_string())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let names: Vec<String> = names.into_iter().map(|(name,)| name).collect();
+    assert!(names.len() > 100, "{}", names.len());
+    let mut rng = StdRng::seed_from_u64(rand::random());
+    for step in 0..5 {
+        check(&pool, account, &mut rng, &names, step).await;
+    }
+    pool.close().await;
+}
