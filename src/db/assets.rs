@@ -589,10 +589,10 @@ async fn seek_day(
 /// How many of an account's assets pass the filter: from the counts the
 /// triggers keep per account and kind when only kinds filter (a million
 /// assets are not counted one by one); from the total kept in `name_totals`
-/// when a name filters and it is still exact, else counted (from the
-/// filename postings, `db::name_grams`, when the name has 3 characters or
-/// more) and kept; else from the matching rows. `bounded` runs reads whose cost an index bounds
-/// (inline on SQLite), `reader` this filter's count.
+/// when a name filters and it is still exact, else counted from the
+/// filename postings (`db::name_grams`) and kept; else (ids) from the
+/// matching rows. `bounded` runs reads whose cost an index bounds (inline on
+/// SQLite), `reader` this filter's count.
 async fn count(
     (bounded, reader): (Reader<'_>, Reader<'_>),
     pool: &Pool,
@@ -604,26 +604,11 @@ async fn count(
         if let Some(total) = key.kept((bounded, pool), account).await? {
             return Ok(total);
         }
-        let (generation, total) = if super::name_grams::counts(&key.needle) {
-            let counted =
-                super::name_grams::count(pool, account, &key.needle, filter.kinds.as_deref())
-                    .await?;
-            (counted.generation, counted.total)
-        } else {
-            let mut both = Statement::new(format!("SELECT ({GENERATION}"));
-            both.push_bind(account.as_string()).push("), (");
-            push_count_of_matches(&mut both, account, filter, trigram);
-            both.push(")");
-            let (generation, total): (i64, i64) = reader.fetch_one(&both).await?;
-            (generation, u64::try_from(total).unwrap_or(0))
-        };
-        key.keep(
-            pool,
-            account,
-            generation,
-            i64::try_from(total).unwrap_or(i64::MAX),
-        );
-        return Ok(total);
+        let counted =
+            super::name_grams::count(pool, account, &key.needle, filter.kinds.as_deref()).await?;
+        let total = i64::try_from(counted.total).unwrap_or(i64::MAX);
+        key.keep(pool, account, counted.generation, total);
+        return Ok(counted.total);
     }
     if filter.asset_ids.is_empty() && filter.filename_contains.is_none() {
         return kept_count(bounded, account, filter).await;

@@ -8,8 +8,11 @@
 //! of the low 16 bits). A needle of L characters occurs in a name at
 //! position p when its trigram i occurs at p + i for every i, so its matches
 //! in a block are the union over p of the intersections of those sets: a
-//! few AND and OR of bitsets per block, reading L - 2 rows per block. Kinds
-//! are rows of their own (`kind:video`, position 0) ANDed in.
+//! few AND and OR of bitsets per block, reading L - 2 rows per block. A
+//! needle of 1 or 2 characters is the start of a trigram wherever it occurs
+//! (names are indexed with two end marks after them): the union of every
+//! trigram that starts with it. Kinds are rows of their own (position 0)
+//! ANDed in.
 //!
 //! FTS5 and pg_trgm find the same documents but then walk each match (FTS5
 //! decodes a position list per match and trigram; pg_trgm reads and
@@ -38,8 +41,16 @@ use crate::domain::{AccountId, AssetKind};
 /// low half of a roaring bitmap's values (one container, at most 8 KiB).
 const BLOCK_BITS: u32 = 16;
 
-/// The key of a kind's row among the trigrams' (a trigram has 3 characters).
-const KIND_KEY: &str = "kind:";
+/// The start of a kind's key among the trigrams: a control character,
+/// which no name (nor needle) holds, so no trigram or prefix of a needle
+/// reaches it.
+const KIND_KEY: &str = "\u{2}";
+
+/// Two of these end every name as it is indexed: a name of 1 or 2
+/// characters then has trigrams too, and a needle of 1 or 2 characters is
+/// the start of a trigram wherever it occurs (`ab` at the end of `xab` is
+/// the start of `ab\u{1}`). A control character: no name or needle holds it.
+const END: char = '\u{1}';
 
 /// Changes applied per fold transaction.
 pub const FOLD_BATCH: i64 = 4096;
@@ -159,8 +170,13 @@ fn split(doc: i64) -> (i64, u32) {
     (doc >> BLOCK_BITS, (doc & ((1 << BLOCK_BITS) - 1)) as u32)
 }
 
-/// The trigrams of a folded name (or needle), by character, with their
-/// positions.
+/// The trigrams of a folded name as indexed (ended by two [`END`]s).
+fn name_trigrams(name: &str) -> Vec<(u16, String)> {
+    trigrams(&format!("{name}{END}{END}"))
+}
+
+/// The trigrams of a needle (or, through [`name_trigrams`], of a name), by
+/// character, with their positions.
 fn trigrams(name: &str) -> Vec<(u16, String)> {
     let chars: Vec<char> = name.chars().collect();
     chars
@@ -178,13 +194,26 @@ fn kind_key(kind: &str) -> String {
 /// positions: its kind's, then its trigrams.
 fn keys_of(kind: &str, name: &str) -> Vec<(String, u16)> {
     let mut keys = vec![(kind_key(kind), 0)];
-    keys.extend(trigrams(name).into_iter().map(|(p, g)| (g, p)));
+    keys.extend(name_trigrams(name).into_iter().map(|(p, g)| (g, p)));
     keys
 }
 
-/// Whether a needle can be counted here: a trigram index needs 3 characters.
-pub fn counts(needle: &str) -> bool {
-    needle.chars().nth(2).is_some()
+/// The keys a count of this needle reads: its trigrams, or (1 or 2
+/// characters) every trigram that starts with it, as a range.
+enum NeedleKeys {
+    Trigrams(Vec<String>),
+    Prefix(String),
+}
+
+impl NeedleKeys {
+    fn of(needle: &str) -> Self {
+        let grams: Vec<String> = trigrams(needle).into_iter().map(|(_, g)| g).collect();
+        if grams.is_empty() {
+            Self::Prefix(needle.to_string())
+        } else {
+            Self::Trigrams(grams)
+        }
+    }
 }
 
 /// A row of `name_changes`: an asset's document as it was (none for an
@@ -364,28 +393,45 @@ type CountRow = (
 );
 
 /// How many of the account's assets of these kinds (None: any) have the
-/// needle in their folded name. The needle has 3 characters or more
-/// ([`counts`]).
+/// (non-empty) needle in their folded name.
 pub async fn count(
     pool: &Pool,
     account: AccountId,
     needle: &str,
     kinds: Option<&[AssetKind]>,
 ) -> sqlx::Result<NameCount> {
-    let mut keys: Vec<String> = trigrams(needle).into_iter().map(|(_, g)| g).collect();
-    if let Some(kinds) = kinds {
-        keys.extend(kinds.iter().map(|kind| kind_key(kind.as_str())));
-    }
-    keys.sort_unstable();
-    keys.dedup();
+    let mut keys: Vec<String> = kinds
+        .unwrap_or_default()
+        .iter()
+        .map(|kind| kind_key(kind.as_str()))
+        .collect();
     let mut statement = Statement::new(
         "SELECT CAST(0 AS BIGINT), CAST(0 AS BIGINT), gram, block, postings, CAST(NULL AS TEXT)
            FROM name_grams WHERE account_id = ",
     );
+    statement.push_bind(account.as_string()).push(" AND (");
+    match NeedleKeys::of(needle) {
+        NeedleKeys::Trigrams(grams) => keys.extend(grams),
+        NeedleKeys::Prefix(start) => {
+            // Every string of 3 characters that starts with `start` sorts
+            // between it and it followed by the last characters there are
+            // (by bytes, as SQLite's BINARY and PostgreSQL's "C" compare).
+            let last = format!("{start}{}", String::from(char::MAX).repeat(2));
+            statement
+                .push("gram >= ")
+                .push_bind(start)
+                .push(" AND gram <= ")
+                .push_bind(last)
+                .push(" OR ");
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys.push(String::new()); // so that the list is never empty
     statement
-        .push_bind(account.as_string())
-        .push(" AND gram IN ")
+        .push("gram IN ")
         .push_list(keys)
+        .push(")")
         .push(
             " UNION ALL SELECT 1, seq, new_name, doc, NULL, new_kind
                 FROM name_changes WHERE account_id = ",
@@ -409,7 +455,7 @@ pub async fn count(
 
 /// The count from its statement's rows.
 fn matches(rows: &[CountRow], needle: &str, kinds: Option<&[AssetKind]>) -> io::Result<NameCount> {
-    let needle_grams: Vec<String> = trigrams(needle).into_iter().map(|(_, g)| g).collect();
+    let needle_keys = NeedleKeys::of(needle);
     let mut blocks: BTreeMap<i64, HashMap<&str, Encoded<'_>>> = BTreeMap::new();
     let mut changes = Vec::new();
     let mut generation = 0;
@@ -431,12 +477,26 @@ fn matches(rows: &[CountRow], needle: &str, kinds: Option<&[AssetKind]>) -> io::
     let wanted = |kind: &str| kinds.is_none_or(|kinds| kinds.iter().any(|k| k.as_str() == kind));
     let mut found: BTreeMap<i64, RoaringBitmap> = BTreeMap::new();
     for (block, postings) in &blocks {
-        let mut lists = needle_grams.iter().map(|g| postings.get(g.as_str()));
-        let Some(Some(first)) = lists.next() else {
-            continue;
+        let mut here = match &needle_keys {
+            NeedleKeys::Trigrams(grams) => {
+                let mut lists = grams.iter().map(|g| postings.get(g.as_str()));
+                let Some(Some(first)) = lists.next() else {
+                    continue;
+                };
+                let next: Vec<Option<&Encoded<'_>>> = lists.collect();
+                first.starts_of(&next)?
+            }
+            // Anywhere in any trigram that starts with it.
+            NeedleKeys::Prefix(start) => {
+                let mut found = RoaringBitmap::new();
+                for (key, encoded) in postings {
+                    if key.starts_with(start.as_str()) && !key.starts_with(KIND_KEY) {
+                        found |= encoded.documents()?;
+                    }
+                }
+                found
+            }
         };
-        let next: Vec<Option<&Encoded<'_>>> = lists.collect();
-        let mut here = first.starts_of(&next)?;
         if let Some(kinds) = kinds {
             let mut of_kinds = RoaringBitmap::new();
             for kind in kinds {
@@ -489,7 +549,10 @@ mod tests {
                 .map(|(p, g)| (p, g.to_string()))
         );
         assert!(trigrams("ab").is_empty());
-        assert!(!counts("ab") && counts("abc") && counts("éé_"));
+        assert_eq!(
+            name_trigrams("ab"),
+            [(0, "ab\u{1}"), (1, "b\u{1}\u{1}")].map(|(p, g)| (p, g.to_string()))
+        );
     }
 
     /// The matches of a needle computed from postings are exactly the
