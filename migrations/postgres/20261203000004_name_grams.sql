@@ -31,11 +31,11 @@ $$;
 CREATE TRIGGER assets_number_doc BEFORE INSERT ON assets
     FOR EACH ROW EXECUTE FUNCTION assets_number_doc();
 
--- 2. The postings: for each account, trigram (or kind: its name after a control
---    character) and block of 2^16 documents, where in which names it occurs
---    (each name followed by two end marks, so that it has trigrams to its
---    last character). Stored as they are (no compression: they are bitsets
---    already, and read whole).
+-- 2. The postings: for each account, trigram (or kind, or character the
+--    name holds: after a control character) and block of 2^16 documents,
+--    where in which names it occurs (each name followed by two end marks, so
+--    that it has trigrams to its last character). Stored as they are (no
+--    compression: they are bitsets already, and read whole).
 CREATE TABLE name_grams (
     account_id  TEXT NOT NULL,
     gram        TEXT COLLATE "C" NOT NULL,

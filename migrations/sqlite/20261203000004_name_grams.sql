@@ -3,11 +3,11 @@
 -- name's matches; counting its 125,000 matches of 1 M took 20-45 ms, and
 -- takes a few ms from these postings.
 --
--- 1. The postings: for each account, trigram (or kind: its name after a
---    control character) and block of 2^16 documents, where in which names it
---    occurs (each name followed by two end marks, so that it has trigrams to
---    its last character; a document is `asset_search.doc`'s low 36 bits, the
---    account's own number for it).
+-- 1. The postings: for each account, trigram (or kind, or character the
+--    name holds: after a control character) and block of 2^16 documents,
+--    where in which names it occurs (each name followed by two end marks, so
+--    that it has trigrams to its last character; a document is
+--    `asset_search.doc`'s low 36 bits, the account's own number for it).
 CREATE TABLE name_grams (
     account_id  TEXT NOT NULL,
     gram        TEXT NOT NULL,
