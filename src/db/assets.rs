@@ -417,7 +417,9 @@ pub fn escape_like(raw: &str) -> String {
 /// phrase, and the ranges of the index's rowids that hold the account's
 /// documents of the filter's kinds (migration 20261203000002): one for all
 /// of them, or one per kind. Read first by key and bound as values: with
-/// subqueries in the count instead, FTS5 counted 125,000 matches 4 ms slower.
+/// subqueries instead, FTS5 counted 125,000 matches 4 ms slower. (A name's
+/// total comes from `db::name_grams`; this finds a page's matches, and
+/// counts those of a name with ids.)
 struct TrigramQuery {
     phrase: String,
     documents: Vec<(i64, i64)>,
@@ -493,9 +495,8 @@ enum FromMatches {
 
 /// Appends a SELECT over the account's assets whose names hold the phrase,
 /// driven by the trigram index within the ranges of the account's documents
-/// of the filter's kinds. A count that no ids filter is the index's alone
-/// (a sum over the ranges); otherwise each match costs one integer-key
-/// lookup of its asset.
+/// of the filter's kinds; each match costs one integer-key lookup of its
+/// asset.
 fn push_trigram_matches(
     statement: &mut Statement,
     select: FromMatches,
@@ -511,15 +512,6 @@ fn push_trigram_matches(
             .push(" AND rowid < ")
             .push_bind(end);
     };
-    if select == FromMatches::Count && filter.asset_ids.is_empty() {
-        statement.push("SELECT 0");
-        for range in &query.documents {
-            statement.push(" + (SELECT COUNT(*) FROM asset_filenames WHERE ");
-            in_range(statement, range);
-            statement.push(")");
-        }
-        return;
-    }
     statement.push(match select {
         FromMatches::Count => "SELECT COUNT(*) FROM (",
         FromMatches::AssetIds => "SELECT s.asset_id FROM (",
@@ -636,7 +628,7 @@ async fn kept_count(
 }
 
 /// Appends `SELECT COUNT(*)` of the account's assets that pass a filter
-/// with ids or a name.
+/// with ids (a name without ids is counted by `db::name_grams`).
 fn push_count_of_matches(
     statement: &mut Statement,
     account: AccountId,

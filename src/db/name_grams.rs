@@ -429,28 +429,32 @@ pub async fn count(
            FROM name_grams WHERE account_id = ",
     );
     statement.push_bind(account.as_string()).push(" AND (");
+    let mut range = None;
     match NeedleKeys::of(needle) {
         NeedleKeys::Trigrams(grams) => keys.extend(grams),
         NeedleKeys::Character(key) => keys.push(key),
-        NeedleKeys::Prefix(start) => {
-            // Every string of 3 characters that starts with `start` sorts
-            // between it and it followed by the last characters there are
-            // (by bytes, as SQLite's BINARY and PostgreSQL's "C" compare).
-            let last = format!("{start}{}", String::from(char::MAX).repeat(2));
-            statement
-                .push("gram >= ")
-                .push_bind(start)
-                .push(" AND gram <= ")
-                .push_bind(last)
-                .push(" OR ");
+        NeedleKeys::Prefix(start) => range = Some(start),
+    }
+    if let Some(start) = range {
+        // Every string of 3 characters that starts with `start` sorts
+        // between it and it followed by the last characters there are (by
+        // bytes, as SQLite's BINARY and PostgreSQL's "C" compare).
+        let last = format!("{start}{}", String::from(char::MAX).repeat(2));
+        statement
+            .push("gram >= ")
+            .push_bind(start)
+            .push(" AND gram <= ")
+            .push_bind(last);
+        if !keys.is_empty() {
+            statement.push(" OR ");
         }
     }
-    keys.sort_unstable();
-    keys.dedup();
-    keys.push(String::new()); // so that the list is never empty
+    if !keys.is_empty() {
+        keys.sort_unstable();
+        keys.dedup();
+        statement.push("gram IN ").push_list(keys);
+    }
     statement
-        .push("gram IN ")
-        .push_list(keys)
         .push(")")
         .push(
             " UNION ALL SELECT 1, seq, new_name, doc, NULL, new_kind
@@ -514,7 +518,9 @@ fn matches(rows: &[CountRow], needle: &str, kinds: Option<&[AssetKind]>) -> io::
             NeedleKeys::Prefix(start) => {
                 let mut found = RoaringBitmap::new();
                 for (key, encoded) in postings {
-                    if key.starts_with(start.as_str()) && !key.starts_with(KIND_KEY) {
+                    // Kinds' and characters' keys start with a control
+                    // character, which no needle holds.
+                    if key.starts_with(start.as_str()) {
                         found |= encoded.documents()?;
                     }
                 }
