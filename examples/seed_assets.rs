@@ -58,12 +58,6 @@ async fn main() -> anyhow::Result<()> {
     let (from, to): (u64, u64) = (from.parse()?, to.parse()?);
     let pool = db::connect(url).await?;
     let account = db::keys::ensure_account(&pool, account).await?;
-    // The filters a benchmark asks next are counted afresh (and the rows
-    // seeded now do not keep earlier totals on the way).
-    sqlx::query("DELETE FROM name_totals WHERE account_id = $1")
-        .bind(account.as_string())
-        .execute(&pool)
-        .await?;
     let mut seeded = from;
     while seeded < to {
         let mut tx = pool.begin().await?;

@@ -2,11 +2,9 @@
 connection: REPEAT rounds over every request (after a warm-up round), each
 request's p50 and p99 in milliseconds and the total_results it answered (in
 the warm-up round).
-Each round starts by deleting the account's newest asset (not timed): the
-account's change generation moves, so the first request of a round with a
-given filename filter counts its matches, as the first request after any
-upload or delete does. Only a later request of the same round with the same
-filter (another page of it) gets the total the server keeps.
+Each round starts by deleting the account's newest asset (not timed), as
+uploads and deletes go on beside a list: a name's matches include the
+changes not yet folded into the postings.
 Usage: bench_list_client.py ADDR KEY REPEAT "NAME|PATH"...   (PATH under /v1.3)"""
 
 import http.client

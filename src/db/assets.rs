@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use sqlx::FromRow;
 
 use super::inline_reads::InlineReads;
-use super::{Pool, Reader, SqliteRow, Statement, Transaction, GENERATION};
+use super::{Pool, Reader, SqliteRow, Statement, Transaction};
 use crate::domain::{
     AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename, Step, StepStatus,
 };
@@ -364,8 +364,8 @@ pub struct ListFilter {
     pub filename_contains: Option<String>,
 }
 
-/// Appends the filter's conditions on `assets` (its name as a LIKE, which
-/// PostgreSQL answers from its trigram index).
+/// Appends the filter's conditions on `assets` (its name as a LIKE, tested
+/// on each row that the ids or the newest-first index lead to).
 fn push_filter(statement: &mut Statement, account: AccountId, filter: &ListFilter) {
     statement
         .push(" WHERE account_id = ")
@@ -378,7 +378,6 @@ fn push_filter(statement: &mut Statement, account: AccountId, filter: &ListFilte
     push_kinds(statement, "kind", filter);
     if let Some(needle) = &filter.filename_contains {
         statement
-            .plan_with_values()
             .push(" AND filename_folded LIKE ")
             .push_bind(format!("%{}%", escape_like(needle)))
             .push(" ESCAPE '\\'");
@@ -413,140 +412,11 @@ pub fn escape_like(raw: &str) -> String {
     out
 }
 
-/// A name filter that SQLite's trigram index answers: the name as an FTS5
-/// phrase, and the ranges of the index's rowids that hold the account's
-/// documents of the filter's kinds (migration 20261203000002): one for all
-/// of them, or one per kind. Read first by key and bound as values: with
-/// subqueries instead, FTS5 counted 125,000 matches 4 ms slower. (A name's
-/// total comes from `db::name_grams`; this finds a page's matches, and
-/// counts those of a name with ids.)
-struct TrigramQuery {
-    phrase: String,
-    documents: Vec<(i64, i64)>,
-}
-
-/// How a list's name filter is answered.
-enum NameSearch {
-    /// By the trigram index.
-    Trigram(TrigramQuery),
-    /// Nothing to search: the account has no documents (so no assets), or
-    /// none of the kinds asked for.
-    Nothing,
-    /// By the rows (no name, PostgreSQL's own trigram index, or a name of
-    /// 1 or 2 characters, which a trigram index cannot answer).
-    Rows,
-}
-
-/// Where an account's documents start: `number << ACCOUNT_SHIFT`; within
-/// them, a kind's: `code << KIND_SHIFT`.
-const ACCOUNT_SHIFT: u32 = 40;
-const KIND_SHIFT: u32 = 36;
-
-impl NameSearch {
-    async fn of(
-        bounded: Reader<'_>,
-        dialect: super::Dialect,
-        account: AccountId,
-        filter: &ListFilter,
-    ) -> sqlx::Result<Self> {
-        let Some(needle) = filter.filename_contains.as_deref() else {
-            return Ok(Self::Rows);
-        };
-        if dialect != super::Dialect::Sqlite || needle.chars().count() < 3 {
-            return Ok(Self::Rows);
-        }
-        let mut ranges = Statement::new(
-            "SELECT n.number, k.kind, k.code FROM search_accounts n CROSS JOIN search_kinds k
-              WHERE n.account_id = ",
-        );
-        ranges.push_bind(account.as_string());
-        let codes: Vec<(i64, String, i64)> = bounded.fetch_all(&ranges).await?;
-        let documents: Vec<(i64, i64)> = match (&filter.kinds, codes.first()) {
-            (_, None) => Vec::new(),
-            (None, Some(&(number, _, _))) => {
-                vec![(number << ACCOUNT_SHIFT, (number + 1) << ACCOUNT_SHIFT)]
-            }
-            (Some(kinds), Some(_)) => codes
-                .iter()
-                .filter(|(_, kind, _)| kinds.iter().any(|wanted| wanted.as_str() == kind))
-                .map(|&(number, _, code)| {
-                    let start = (number << ACCOUNT_SHIFT) + (code << KIND_SHIFT);
-                    (start, start + (1 << KIND_SHIFT))
-                })
-                .collect(),
-        };
-        Ok(if documents.is_empty() {
-            Self::Nothing
-        } else {
-            Self::Trigram(TrigramQuery {
-                phrase: format!("\"{}\"", needle.replace('"', "\"\"")),
-                documents,
-            })
-        })
-    }
-}
-
-/// What a statement over a name's matches selects.
-#[derive(Clone, Copy, PartialEq)]
-enum FromMatches {
-    Count,
-    AssetIds,
-}
-
-/// Appends a SELECT over the account's assets whose names hold the phrase,
-/// driven by the trigram index within the ranges of the account's documents
-/// of the filter's kinds; each match costs one integer-key lookup of its
-/// asset.
-fn push_trigram_matches(
-    statement: &mut Statement,
-    select: FromMatches,
-    filter: &ListFilter,
-    query: &TrigramQuery,
-) {
-    let in_range = |statement: &mut Statement, &(first, end): &(i64, i64)| {
-        statement
-            .push("asset_filenames MATCH ")
-            .push_bind(query.phrase.clone())
-            .push(" AND rowid > ")
-            .push_bind(first)
-            .push(" AND rowid < ")
-            .push_bind(end);
-    };
-    statement.push(match select {
-        FromMatches::Count => "SELECT COUNT(*) FROM (",
-        FromMatches::AssetIds => "SELECT s.asset_id FROM (",
-    });
-    for (i, range) in query.documents.iter().enumerate() {
-        if i > 0 {
-            statement.push(" UNION ALL ");
-        }
-        statement.push("SELECT rowid AS doc FROM asset_filenames WHERE ");
-        in_range(statement, range);
-    }
-    // CROSS JOIN keeps this order: matches first, then their assets.
-    statement.push(") m CROSS JOIN asset_search s ON s.doc = m.doc");
-    if !filter.asset_ids.is_empty() {
-        statement
-            .push(" WHERE s.asset_id IN ")
-            .push_list(filter.asset_ids.iter().map(AssetId::as_string));
-    }
-}
-
 /// Appends the order of every list, newest first (ties broken by id), and the page.
 fn push_page(statement: &mut Statement, dialect: super::Dialect, offset: u64, limit: u32) {
     statement
         .push(" ORDER BY created_at DESC, id DESC")
         .push_page_bounds(dialect, offset, limit);
-}
-
-/// Whether a page of a name's `matches` among the `population` of the
-/// account's assets (of the filter's kinds) is found sooner by sorting every
-/// match than by walking the newest-first index and testing each name, which
-/// reads about (offset + limit) x population / matches rows to reach the
-/// page's end (for 1,253 matches of 10,000, about 400 rows for page 1).
-fn sort_the_matches(matches: u64, population: u64, offset: u64, limit: u32) -> bool {
-    let walked = (offset + u64::from(limit)).saturating_mul(population) / matches.max(1);
-    matches <= walked.min(population)
 }
 
 /// From this offset on, a page of the kinds-only list seeks its day first.
@@ -578,36 +448,18 @@ async fn seek_day(
     Ok(None)
 }
 
-/// How many of an account's assets pass the filter: from the counts the
-/// triggers keep per account and kind when only kinds filter (a million
-/// assets are not counted one by one); from the total kept in `name_totals`
-/// when a name filters and it is still exact, else counted from the
-/// filename postings (`db::name_grams`) and kept; else (ids) from the
-/// matching rows. `bounded` runs reads whose cost an index bounds (inline on
-/// SQLite), `reader` this filter's count.
-async fn count(
-    (bounded, reader): (Reader<'_>, Reader<'_>),
-    pool: &Pool,
-    account: AccountId,
-    filter: &ListFilter,
-    trigram: Option<&TrigramQuery>,
-) -> sqlx::Result<u64> {
-    if let Some(key) = NameTotal::of(filter) {
-        if let Some(total) = key.kept((bounded, pool), account).await? {
-            return Ok(total);
-        }
-        let counted =
-            super::name_grams::count(pool, account, &key.needle, filter.kinds.as_deref()).await?;
-        let total = i64::try_from(counted.total).unwrap_or(i64::MAX);
-        key.keep(pool, account, counted.generation, total);
-        return Ok(counted.total);
-    }
-    if filter.asset_ids.is_empty() && filter.filename_contains.is_none() {
+/// How many of an account's assets pass a filter without a name, or with
+/// ids: from the counts the triggers keep per account and kind when only
+/// kinds filter (a million assets are not counted one by one), else from
+/// the rows of the ids (at most 100). `bounded` runs reads whose cost an
+/// index bounds (inline on SQLite).
+async fn count(bounded: Reader<'_>, account: AccountId, filter: &ListFilter) -> sqlx::Result<u64> {
+    if filter.asset_ids.is_empty() {
         return kept_count(bounded, account, filter).await;
     }
-    let mut count = Statement::new("");
-    push_count_of_matches(&mut count, account, filter, trigram);
-    let (total,): (i64,) = reader.fetch_one(&count).await?;
+    let mut count = Statement::new("SELECT COUNT(*) FROM assets");
+    push_filter(&mut count, account, filter);
+    let (total,): (i64,) = bounded.fetch_one(&count).await?;
     Ok(u64::try_from(total).unwrap_or(0))
 }
 
@@ -627,173 +479,12 @@ async fn kept_count(
     Ok(u64::try_from(total).unwrap_or(0))
 }
 
-/// Appends `SELECT COUNT(*)` of the account's assets that pass a filter
-/// with ids (a name without ids is counted by `db::name_grams`).
-fn push_count_of_matches(
-    statement: &mut Statement,
-    account: AccountId,
-    filter: &ListFilter,
-    trigram: Option<&TrigramQuery>,
-) {
-    match trigram {
-        Some(query) => push_trigram_matches(statement, FromMatches::Count, filter, query),
-        None => {
-            statement.push("SELECT COUNT(*) FROM assets");
-            push_filter(statement, account, filter);
-        }
-    }
-}
-
-/// A name-filtered list's total (without ids), as `name_totals` keeps it
-/// (migration 20261203000003): counted once, then kept exact by the
-/// triggers of every write in the writing transaction, and used while its
-/// generation is the account's. Paging through 125,000 matches of a name,
-/// or polling a filtered list while uploads go on, then counts them once.
-/// Checking costs one read by key, on any node.
-struct NameTotal {
-    needle: String,
-    /// ',audio,video,' (sorted), or '' for every kind.
-    kinds: String,
-}
-
-/// Totals kept per account at most; past it, the one-off searches go first,
-/// then the least recently used.
-/// Every write of one of the account's assets updates each of its rows.
-const NAME_TOTALS_PER_ACCOUNT: i64 = 32;
-
-/// How stale a kept total's `used_at` may grow before a use records
-/// itself (the first use after its count records itself at once): seldom
-/// enough that reads stay reads.
-const NAME_TOTAL_USE_MILLIS: i64 = 10_000;
-
-impl NameTotal {
-    /// The key of a filter whose total is kept: a name, no ids.
-    fn of(filter: &ListFilter) -> Option<Self> {
-        if !filter.asset_ids.is_empty() {
-            return None;
-        }
-        let needle = filter.filename_contains.clone()?;
-        let kinds = match &filter.kinds {
-            None => String::new(),
-            Some(kinds) => {
-                let mut names: Vec<&str> = kinds.iter().map(|kind| kind.as_str()).collect();
-                names.sort_unstable();
-                names.dedup();
-                format!(",{},", names.join(","))
-            }
-        };
-        Some(Self { needle, kinds })
-    }
-
-    /// The kept total, if it is still exact: its generation is the
-    /// account's, read by the same statement. A use records itself after
-    /// the answer: the first at once, then now and then
-    /// ([`NAME_TOTAL_USE_MILLIS`]).
-    async fn kept(
-        &self,
-        (bounded, pool): (Reader<'_>, &Pool),
-        account: AccountId,
-    ) -> sqlx::Result<Option<u64>> {
-        let mut kept =
-            Statement::new("SELECT total, used_at, reused FROM name_totals WHERE account_id = ");
-        kept.push_bind(account.as_string())
-            .push(" AND kinds = ")
-            .push_bind(self.kinds.clone())
-            .push(" AND needle = ")
-            .push_bind(self.needle.clone())
-            .push(&format!(" AND generation = ({GENERATION}"))
-            .push_bind(account.as_string())
-            .push(")");
-        let rows: Vec<(i64, i64, i64)> = bounded.fetch_all(&kept).await?;
-        let Some(&(total, used_at, reused)) = rows.first() else {
-            return Ok(None);
-        };
-        let now = super::now_millis();
-        if reused == 0 || now - used_at > NAME_TOTAL_USE_MILLIS {
-            let (pool, kinds, needle) = (pool.clone(), self.kinds.clone(), self.needle.clone());
-            tokio::spawn(async move {
-                let used = sqlx::query(
-                    "UPDATE name_totals SET used_at = $1, reused = 1
-                      WHERE account_id = $2 AND kinds = $3 AND needle = $4",
-                )
-                .bind(now)
-                .bind(account.as_string())
-                .bind(kinds)
-                .bind(needle)
-                .execute(&pool)
-                .await;
-                if let Err(e) = used {
-                    tracing::debug!(error = %e, "could not record a name filter's total's use");
-                }
-            });
-        }
-        Ok(Some(u64::try_from(total).unwrap_or(0)))
-    }
-
-    /// Keeps a total counted at `generation`, after the answer (it is a
-    /// write, and nothing waits for it), and trims the account's to the
-    /// cap: first those never used after their count (one-off searches),
-    /// then the least recently used. A kept total that a write overtook
-    /// is replaced; a failure only means counting again next time.
-    fn keep(self, pool: &Pool, account: AccountId, generation: i64, total: i64) {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            if let Err(e) = self.keep_now(&pool, account, generation, total).await {
-                tracing::debug!(error = %e, "could not keep a name filter's total");
-            }
-        });
-    }
-
-    async fn keep_now(
-        &self,
-        pool: &Pool,
-        account: AccountId,
-        generation: i64,
-        total: i64,
-    ) -> sqlx::Result<()> {
-        let mut tx = super::begin_write(pool).await?;
-        if super::Dialect::of(pool) == super::Dialect::Postgres {
-            // In the order writers take them (migration 20261203000003).
-            sqlx::query(
-                "SELECT 1 FROM name_totals WHERE account_id = $1
-                  ORDER BY kinds, needle FOR UPDATE",
-            )
-            .bind(account.as_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO name_totals (account_id, kinds, needle, total, generation, used_at, reused)
-             VALUES ($1, $2, $3, $4, $5, $6, 0)
-             ON CONFLICT (account_id, kinds, needle) DO UPDATE
-                SET total = excluded.total, generation = excluded.generation,
-                    used_at = excluded.used_at",
-        )
-        .bind(account.as_string())
-        .bind(&self.kinds)
-        .bind(&self.needle)
-        .bind(total)
-        .bind(generation)
-        .bind(super::now_millis())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM name_totals WHERE account_id = $1 AND (kinds, needle) NOT IN
-                (SELECT kinds, needle FROM name_totals WHERE account_id = $1
-                  ORDER BY reused DESC, used_at DESC LIMIT $2)",
-        )
-        .bind(account.as_string())
-        .bind(NAME_TOTALS_PER_ACCOUNT)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
-    }
-}
-
 /// One page of an account's assets, newest first (ties broken by id), and
-/// the total count. On SQLite (`inline`) a list that no name filters runs on
-/// the calling thread: its counts are kept and its page is read from the
-/// newest-first index, so its cost is bounded. A name's matches are not.
+/// the total count. A name without ids is searched in the filename
+/// postings (`db::name_grams`), which find the page's documents; then only
+/// their rows are read. Any other list runs on the calling thread on SQLite
+/// (`inline`): its counts are kept (or its ids few) and its page is read
+/// from the newest-first index (or the ids), so its cost is bounded.
 pub async fn list(
     pool: &Pool,
     inline: Option<&InlineReads>,
@@ -802,62 +493,93 @@ pub async fn list(
     offset: u64,
     limit: u32,
 ) -> sqlx::Result<(Vec<AssetRecord>, u64)> {
-    let bounded = inline.map_or(Reader::Pool(pool), Reader::Inline);
-    let reader = match filter.filename_contains {
-        None => bounded,
-        Some(_) => Reader::Pool(pool),
-    };
     let dialect = super::Dialect::of(pool);
-    let trigram = match NameSearch::of(bounded, dialect, account, filter).await? {
-        NameSearch::Trigram(query) => Some(query),
-        NameSearch::Nothing => return Ok((Vec::new(), 0)),
-        NameSearch::Rows => None,
-    };
-    let total = count((bounded, reader), pool, account, filter, trigram.as_ref()).await?;
+    if let (Some(needle), true) = (&filter.filename_contains, filter.asset_ids.is_empty()) {
+        let kinds = filter.kinds.as_deref();
+        let window = (offset, u64::from(limit));
+        let found = super::name_grams::search(pool, account, needle, kinds, window).await?;
+        if found.documents.is_empty() {
+            return Ok((Vec::new(), found.total));
+        }
+        let page = page_of_documents(dialect, account, filter, &found, limit);
+        let rows: Vec<AssetRow> = Reader::Pool(pool).fetch_all(&page).await?;
+        return Ok((records(rows)?, found.total));
+    }
+
+    let reader = inline.map_or(Reader::Pool(pool), Reader::Inline);
+    let total = count(reader, account, filter).await?;
     if offset >= total {
         return Ok((Vec::new(), total));
     }
-    let sorted = match &trigram {
-        Some(_) if filter.asset_ids.is_empty() => {
-            let population = kept_count(bounded, account, filter).await?;
-            sort_the_matches(total, population, offset, limit)
-        }
-        // Ids bound the matches.
-        Some(_) => true,
-        None => false,
-    };
+    // The page's ids first, then only those rows: from the newest-first
+    // index alone, a deep page skips index entries, not rows; and only
+    // within its first row's day, when the kept day counts can tell.
     let mut page = Statement::new(format!("SELECT {COLUMNS} FROM assets WHERE id IN ("));
-    match trigram.as_ref().filter(|_| sorted) {
-        // Few matches for this page: their rows, sorted.
-        Some(query) => {
-            push_trigram_matches(&mut page, FromMatches::AssetIds, filter, query);
-            page.push(")");
-            push_page(&mut page, dialect, offset, limit);
-        }
-        // The page's ids first, then only those rows: from the newest-first
-        // index alone, a deep page skips index entries, not rows; and only
-        // within its first row's day, when the kept day counts can tell.
-        None => {
-            page.push("SELECT id FROM assets");
-            push_filter(&mut page, account, filter);
-            let mut skip = offset;
-            let kinds_only = filter.asset_ids.is_empty() && filter.filename_contains.is_none();
-            if kinds_only && offset >= DEEP_OFFSET {
-                if let Some((end, within)) = seek_day(reader, account, filter, offset).await? {
-                    page.push(" AND created_at < ").push_bind(end);
-                    skip = within;
-                }
-            }
-            push_page(&mut page, dialect, skip, limit);
-            page.push(") ORDER BY created_at DESC, id DESC");
+    page.push("SELECT id FROM assets");
+    push_filter(&mut page, account, filter);
+    let mut skip = offset;
+    let kinds_only = filter.asset_ids.is_empty() && filter.filename_contains.is_none();
+    if kinds_only && offset >= DEEP_OFFSET {
+        if let Some((end, within)) = seek_day(reader, account, filter, offset).await? {
+            page.push(" AND created_at < ").push_bind(end);
+            skip = within;
         }
     }
+    push_page(&mut page, dialect, skip, limit);
+    page.push(") ORDER BY created_at DESC, id DESC");
     let rows: Vec<AssetRow> = reader.fetch_all(&page).await?;
-    let records = rows
-        .into_iter()
-        .map(AssetRecord::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok((records, total))
+    Ok((records(rows)?, total))
+}
+
+fn records(rows: Vec<AssetRow>) -> sqlx::Result<Vec<AssetRecord>> {
+    rows.into_iter().map(AssetRecord::try_from).collect()
+}
+
+/// The statement of a page of a name search's documents (`found`) of the
+/// account: each one's row found by its number (SQLite: in `asset_search`,
+/// whose number is the account's number << 40 | its kind's code << 36 |
+/// the document, migration 20261203000002, so one lookup per kind it may
+/// be of; PostgreSQL: `assets.doc`, migration 20261204000001); their ids
+/// sorted and cut to the page first, then only the page's rows read (2.5
+/// times faster than sorting 512 whole rows, on SQLite).
+fn page_of_documents(
+    dialect: super::Dialect,
+    account: AccountId,
+    filter: &ListFilter,
+    found: &super::name_grams::NamePage,
+    limit: u32,
+) -> Statement {
+    let mut page = Statement::new(format!(
+        "SELECT {COLUMNS} FROM assets WHERE id IN (SELECT id FROM assets WHERE "
+    ));
+    match dialect {
+        super::Dialect::Sqlite => {
+            // CROSS JOIN keeps this order: the account's number, the kinds'
+            // codes, then each document by its integer key.
+            page.push(
+                "id IN (SELECT s.asset_id FROM search_accounts n CROSS JOIN search_kinds k
+                 CROSS JOIN json_each(",
+            )
+            .push_bind(format!("{:?}", found.documents))
+            .push(") j CROSS JOIN asset_search s WHERE n.account_id = ")
+            .push_bind(account.as_string());
+            push_kinds(&mut page, "k.kind", filter);
+            page.push(" AND s.doc = (n.number << 40) + (k.code << 36) + j.value)");
+        }
+        super::Dialect::Postgres => {
+            let documents: Vec<String> = found.documents.iter().map(i64::to_string).collect();
+            page.plan_with_values()
+                .push("account_id = ")
+                .push_bind(account.as_string())
+                .push(" AND doc = ANY(CAST(")
+                .push_bind(format!("{{{}}}", documents.join(",")))
+                .push(" AS BIGINT[]))");
+            push_kinds(&mut page, "kind", filter);
+        }
+    }
+    push_page(&mut page, dialect, found.skip, limit);
+    page.push(") ORDER BY created_at DESC, id DESC");
+    page
 }
 
 /// Deletes the row, in one statement that also checks that no indexed asset
@@ -975,24 +697,11 @@ pub async fn existing_ids(pool: &Pool, ids: &[String]) -> sqlx::Result<Vec<Strin
 
 #[cfg(test)]
 mod tests {
-    use super::{escape_like, sort_the_matches};
+    use super::escape_like;
 
     #[test]
     fn like_metacharacters_are_escaped() {
         assert_eq!(escape_like("100%_a\\b"), "100\\%\\_a\\\\b");
         assert_eq!(escape_like("plain"), "plain");
-    }
-
-    #[test]
-    fn a_page_sorts_the_matches_only_when_a_walk_would_read_more_rows() {
-        // 10 of 1 M: a walk would read the whole account to find them.
-        assert!(sort_the_matches(10, 1_000_000, 0, 50));
-        // 1/8 of 10 k or of 1 M: the first page is 400 rows into the walk.
-        assert!(!sort_the_matches(1_253, 10_000, 0, 50));
-        assert!(!sort_the_matches(125_000, 1_000_000, 0, 50));
-        // Deep into 1/8 of 10 k, the walk reads more than all the matches.
-        assert!(sort_the_matches(1_253, 10_000, 1_200, 50));
-        // Page 2 of 1/8 of 1 M: 800 rows into the walk.
-        assert!(!sort_the_matches(125_000, 1_000_000, 50, 50));
     }
 }

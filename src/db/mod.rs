@@ -117,12 +117,12 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
     Ok(pool)
 }
 
-/// A transaction that inserts or deletes assets (which SQLite's filename
-/// index follows, by trigger). On SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`): FTS5 reads its own tables before a statement's write
-/// lock, and SQLite refuses at once, rather than waits for, a write lock that
-/// a transaction already reading asks for (measured: a delete racing a
-/// reference failed with `database is locked` in 3 of 4 runs of
+/// A transaction that inserts or deletes assets (whose triggers read the
+/// search tables as they write). On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): SQLite refuses at once, rather than waits for, a
+/// write lock that a transaction already reading asks for (measured when
+/// FTS5's triggers read its tables first: a delete racing a reference failed
+/// with `database is locked` in 3 of 4 runs of
 /// `a_delete_and_a_reference_racing_never_both_win`). PostgreSQL's row locks
 /// need nothing of the kind.
 pub async fn begin_write(pool: &Pool) -> sqlx::Result<Transaction<'static>> {
@@ -131,13 +131,6 @@ pub async fn begin_write(pool: &Pool) -> sqlx::Result<Transaction<'static>> {
         Dialect::Postgres => pool.begin().await,
     }
 }
-
-/// An account's change generation (the sum of `asset_counts.changes`,
-/// which the count triggers raise on every write of one of its assets),
-/// then the account's id: a total counted at one generation stays exact
-/// while it is the account's.
-const GENERATION: &str =
-    "SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM asset_counts WHERE account_id = ";
 
 /// Creates the database like the SQLite default creates its file. A node that
 /// may not look (no access to PostgreSQL's `postgres` database) or that loses

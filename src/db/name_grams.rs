@@ -393,60 +393,93 @@ pub fn spawn_folding(pool: Pool, stop: CancellationToken) -> tokio::task::JoinHa
     })
 }
 
-/// A name filter's exact total, and the account's change generation in the
-/// same snapshot (db::assets keeps the total while that is current).
-pub struct NameCount {
+/// Documents per chunk of `doc_times` (migration 20261204000001), whose
+/// rows bound when a chunk's documents were created: 2^9. A page reads the
+/// rows of the chunks that hold it (at most a few of 512), and a search
+/// reads every chunk's bounds (1,953 rows at 1 M).
+const CHUNK_BITS: u32 = 9;
+
+/// A page of a name filter's matches, and how many there are.
+#[derive(Debug, PartialEq)]
+pub struct NamePage {
     pub total: u64,
-    pub generation: i64,
+    /// The account's numbers for the documents that hold the page (and
+    /// those ranked with them), ascending: `assets.doc` on PostgreSQL, the
+    /// low 36 bits of `asset_search.doc` on SQLite.
+    pub documents: Vec<i64>,
+    /// How many of those documents' rows, newest first, come before the page.
+    pub skip: u64,
 }
 
-/// One row of the count's statement: a postings row (part 0), an unfolded
-/// change (part 1, in order), or the generation (part 2).
-type CountRow = (
-    i64,
-    i64,
-    Option<String>,
-    i64,
-    Option<Vec<u8>>,
-    Option<String>,
-);
-
-/// How many of the account's assets of these kinds (None: any) have the
-/// (non-empty) needle in their folded name.
-pub async fn count(
+/// The matches of the account's assets of these kinds (None: any) whose
+/// folded names hold the (non-empty) needle: their number, and the
+/// documents of the page at `offset`.
+pub async fn search(
     pool: &Pool,
     account: AccountId,
     needle: &str,
     kinds: Option<&[AssetKind]>,
-) -> sqlx::Result<NameCount> {
+    (offset, limit): (u64, u64),
+) -> sqlx::Result<NamePage> {
+    let rows = read(pool, account, needle, kinds).await?;
+    let (needle, kinds) = (needle.to_string(), kinds.map(<[AssetKind]>::to_vec));
+    // Off the async workers: a needle with many trigrams over many blocks
+    // is milliseconds of CPU.
+    tokio::task::spawn_blocking(move || {
+        let found = Found::of(&rows, &needle, kinds.as_deref())?;
+        Ok::<_, io::Error>(found.page(&chunk_times(&rows)?, offset, limit))
+    })
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("searching a name's matches: {e}")))?
+    .map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+/// One row of a search's statement, by part: 0, a postings row (block,
+/// key, postings); 1, an unfolded change (seq, doc, new name, new kind);
+/// 2, every chunk's bounds (as text, see [`chunk_times`]).
+type SearchRow = (
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// Reads, in one statement (one snapshot), the postings a search of the
+/// needle needs, the account's unfolded changes and its chunks' bounds.
+async fn read(
+    pool: &Pool,
+    account: AccountId,
+    needle: &str,
+    kinds: Option<&[AssetKind]>,
+) -> sqlx::Result<Vec<SearchRow>> {
     let mut keys: Vec<String> = kinds
         .unwrap_or_default()
         .iter()
         .map(|kind| kind_key(kind.as_str()))
         .collect();
     let mut statement = Statement::new(
-        "SELECT CAST(0 AS BIGINT), CAST(0 AS BIGINT), gram, block, postings, CAST(NULL AS TEXT)
+        "SELECT CAST(0 AS BIGINT), block, CAST(0 AS BIGINT), gram, postings, CAST(NULL AS TEXT)
            FROM name_grams WHERE account_id = ",
     );
     statement.push_bind(account.as_string()).push(" AND (");
-    let mut range = None;
     match NeedleKeys::of(needle) {
         NeedleKeys::Trigrams(grams) => keys.extend(grams),
         NeedleKeys::Character(key) => keys.push(key),
-        NeedleKeys::Prefix(start) => range = Some(start),
-    }
-    if let Some(start) = range {
-        // Every string of 3 characters that starts with `start` sorts
-        // between it and it followed by the last characters there are (by
-        // bytes, as SQLite's BINARY and PostgreSQL's "C" compare).
-        let last = format!("{start}{}", String::from(char::MAX).repeat(2));
-        statement
-            .push("gram >= ")
-            .push_bind(start)
-            .push(" AND gram <= ")
-            .push_bind(last);
-        if !keys.is_empty() {
-            statement.push(" OR ");
+        NeedleKeys::Prefix(start) => {
+            // Every string of 3 characters that starts with `start` sorts
+            // between it and it followed by the last characters there are
+            // (by bytes, as SQLite's BINARY and PostgreSQL's "C" compare).
+            let last = format!("{start}{}", String::from(char::MAX).repeat(2));
+            statement
+                .push("gram >= ")
+                .push_bind(start)
+                .push(" AND gram <= ")
+                .push_bind(last);
+            if !keys.is_empty() {
+                statement.push(" OR ");
+            }
         }
     }
     if !keys.is_empty() {
@@ -457,102 +490,219 @@ pub async fn count(
     statement
         .push(")")
         .push(
-            " UNION ALL SELECT 1, seq, new_name, doc, NULL, new_kind
+            " UNION ALL SELECT 1, seq, doc, new_name, NULL, new_kind
                 FROM name_changes WHERE account_id = ",
         )
         .push_bind(account.as_string())
-        .push(" UNION ALL SELECT 2, 0, NULL, (")
-        .push(super::GENERATION)
-        .push_bind(account.as_string())
-        .push("), NULL, NULL");
-    let rows: Vec<CountRow> = statement.query_as().fetch_all(pool).await?;
-
-    // Counted off the async workers: a needle with many trigrams over many
-    // blocks is milliseconds of CPU.
-    let needle = needle.to_string();
-    let kinds = kinds.map(<[AssetKind]>::to_vec);
-    tokio::task::spawn_blocking(move || matches(&rows, &needle, kinds.as_deref()))
-        .await
-        .map_err(|e| sqlx::Error::Protocol(format!("counting a name's matches: {e}")))?
-        .map_err(|e| sqlx::Error::Decode(e.into()))
+        .push(
+            " UNION ALL SELECT 2, 0, 0, string_agg(chunk || ' ' || first_created_at || ' '
+                                                 || last_created_at, ' '), NULL, NULL
+                FROM doc_times WHERE account_id = ",
+        )
+        .push_bind(account.as_string());
+    statement.query_as().fetch_all(pool).await
 }
 
-/// The count from its statement's rows.
-fn matches(rows: &[CountRow], needle: &str, kinds: Option<&[AssetKind]>) -> io::Result<NameCount> {
-    let needle_keys = NeedleKeys::of(needle);
-    let mut blocks: BTreeMap<i64, HashMap<&str, Encoded<'_>>> = BTreeMap::new();
-    let mut changes = Vec::new();
-    let mut generation = 0;
-    // Unordered: an ORDER BY would copy every postings row through a sorter.
-    for (part, seq, text, number, bytes, kind) in rows {
-        match (part, text, bytes) {
-            (0, Some(key), Some(bytes)) => {
-                blocks
-                    .entry(*number)
-                    .or_default()
-                    .insert(key, Encoded::parse(bytes)?);
+/// When a chunk's documents were created: no earlier than `first`, no
+/// later than `last`.
+#[derive(Debug, Clone, Copy)]
+struct ChunkTimes {
+    chunk: i64,
+    first: i64,
+    last: i64,
+}
+
+/// The chunks' bounds from a search's rows (one text of `chunk first last`
+/// triples: 1,953 rows at 1 M cost more to hand over one by one than to
+/// parse).
+fn chunk_times(rows: &[SearchRow]) -> io::Result<Vec<ChunkTimes>> {
+    let invalid = || io::Error::new(io::ErrorKind::InvalidData, "chunk bounds");
+    let Some(text) = rows
+        .iter()
+        .find(|row| row.0 == 2)
+        .and_then(|row| row.3.as_deref())
+    else {
+        return Ok(Vec::new());
+    };
+    let numbers: Vec<i64> = text
+        .split_ascii_whitespace()
+        .map(|n| n.parse().map_err(|_| invalid()))
+        .collect::<io::Result<_>>()?;
+    if !numbers.len().is_multiple_of(3) {
+        return Err(invalid());
+    }
+    Ok(numbers
+        .chunks_exact(3)
+        .map(|c| ChunkTimes {
+            chunk: c[0],
+            first: c[1],
+            last: c[2],
+        })
+        .collect())
+}
+
+/// A search's matching documents, by block.
+struct Found(BTreeMap<i64, RoaringBitmap>);
+
+impl Found {
+    /// The matches from a search's rows.
+    fn of(rows: &[SearchRow], needle: &str, kinds: Option<&[AssetKind]>) -> io::Result<Self> {
+        let needle_keys = NeedleKeys::of(needle);
+        let mut blocks: BTreeMap<i64, HashMap<&str, Encoded<'_>>> = BTreeMap::new();
+        let mut changes = Vec::new();
+        // Unordered: an ORDER BY would copy every postings row through a sorter.
+        for (part, number, doc, text, bytes, kind) in rows {
+            match (part, text, bytes) {
+                (0, Some(key), Some(bytes)) => {
+                    blocks
+                        .entry(*number)
+                        .or_default()
+                        .insert(key, Encoded::parse(bytes)?);
+                }
+                (1, name, _) => changes.push((*number, *doc, name.as_deref(), kind.as_deref())),
+                _ => {}
             }
-            (1, name, _) => changes.push((*seq, *number, name.as_deref(), kind.as_deref())),
-            (2, ..) => generation = *number,
-            _ => {}
+        }
+
+        let wanted =
+            |kind: &str| kinds.is_none_or(|kinds| kinds.iter().any(|k| k.as_str() == kind));
+        let mut found: BTreeMap<i64, RoaringBitmap> = BTreeMap::new();
+        for (block, postings) in &blocks {
+            let mut here = match &needle_keys {
+                NeedleKeys::Trigrams(grams) => {
+                    let mut lists = grams.iter().map(|g| postings.get(g.as_str()));
+                    let Some(Some(first)) = lists.next() else {
+                        continue;
+                    };
+                    let next: Vec<Option<&Encoded<'_>>> = lists.collect();
+                    first.starts_of(&next)?
+                }
+                NeedleKeys::Character(key) => match postings.get(key.as_str()) {
+                    Some(encoded) => encoded.documents()?,
+                    None => continue,
+                },
+                // Anywhere in any trigram that starts with it.
+                NeedleKeys::Prefix(start) => {
+                    let mut found = RoaringBitmap::new();
+                    for (key, encoded) in postings {
+                        // Kinds' and characters' keys start with a control
+                        // character, which no needle holds.
+                        if key.starts_with(start.as_str()) {
+                            found |= encoded.documents()?;
+                        }
+                    }
+                    found
+                }
+            };
+            if let Some(kinds) = kinds {
+                let mut of_kinds = RoaringBitmap::new();
+                for kind in kinds {
+                    if let Some(documents) = postings.get(kind_key(kind.as_str()).as_str()) {
+                        of_kinds |= documents.documents()?;
+                    }
+                }
+                here &= of_kinds;
+            }
+            found.insert(*block, here);
+        }
+        changes.sort_unstable_by_key(|&(seq, ..)| seq);
+        for (_, doc, name, kind) in changes {
+            let (block, document) = split(doc);
+            let here = found.entry(block).or_default();
+            here.remove(document);
+            if let (Some(name), Some(kind)) = (name, kind) {
+                if name.contains(needle) && wanted(kind) {
+                    here.insert(document);
+                }
+            }
+        }
+        Ok(Self(found))
+    }
+
+    /// The page at `offset` of the matches ranked newest first, given when
+    /// each chunk's documents were created. Chunks are ranked by their
+    /// last time; chunks whose times overlap are one group, whose matches
+    /// only their rows can rank; groups that do not overlap rank whole. The
+    /// page is in the groups that hold ranks `offset..offset + limit`.
+    /// Only the chunks ranked before the page's end are counted.
+    fn page(&self, chunks: &[ChunkTimes], offset: u64, limit: u64) -> NamePage {
+        let total: u64 = self.0.values().map(RoaringBitmap::len).sum();
+        let matches_in = |chunk: i64| {
+            let (block, start) = split(chunk << CHUNK_BITS);
+            self.0.get(&block).map_or(0, |documents| {
+                documents.range_cardinality(start..start + (1 << CHUNK_BITS))
+            })
+        };
+        let mut ranked: Vec<&ChunkTimes> = chunks.iter().collect();
+        ranked.sort_unstable_by_key(|times| std::cmp::Reverse((times.last, times.first)));
+
+        let end = offset.saturating_add(limit).min(total);
+        let (mut before, mut page_chunks, mut skip) = (0u64, Vec::new(), 0u64);
+        let mut chunks = ranked.into_iter().peekable();
+        while before < end {
+            let Some(times) = chunks.next() else {
+                // A matching document whose chunk has no bounds (the
+                // triggers and migration give each one): rank them all.
+                return NamePage {
+                    total,
+                    documents: self.documents_in(None),
+                    skip: offset,
+                };
+            };
+            let mut matches = matches_in(times.chunk);
+            if matches == 0 {
+                continue;
+            }
+            let (mut first, mut group) = (times.first, vec![times.chunk]);
+            // Later chunks' last times are no later: one that reaches this
+            // group's first time may hold a match that ranks inside it.
+            while let Some(next) = chunks.next_if(|next| next.last >= first) {
+                let more = matches_in(next.chunk);
+                if more > 0 {
+                    first = first.min(next.first);
+                    group.push(next.chunk);
+                    matches += more;
+                }
+            }
+            if before + matches > offset {
+                if page_chunks.is_empty() {
+                    skip = offset - before;
+                }
+                page_chunks.extend(group);
+            }
+            before += matches;
+        }
+        NamePage {
+            total,
+            documents: self.documents_in(Some(page_chunks)),
+            skip,
         }
     }
 
-    let wanted = |kind: &str| kinds.is_none_or(|kinds| kinds.iter().any(|k| k.as_str() == kind));
-    let mut found: BTreeMap<i64, RoaringBitmap> = BTreeMap::new();
-    for (block, postings) in &blocks {
-        let mut here = match &needle_keys {
-            NeedleKeys::Trigrams(grams) => {
-                let mut lists = grams.iter().map(|g| postings.get(g.as_str()));
-                let Some(Some(first)) = lists.next() else {
-                    continue;
-                };
-                let next: Vec<Option<&Encoded<'_>>> = lists.collect();
-                first.starts_of(&next)?
+    /// The matching documents, ascending, of these chunks (None: all).
+    fn documents_in(&self, chunks: Option<Vec<i64>>) -> Vec<i64> {
+        let Some(mut chunks) = chunks else {
+            let mut documents = Vec::new();
+            for (&block, here) in &self.0 {
+                documents.extend(
+                    here.iter()
+                        .map(|document| (block << BLOCK_BITS) + i64::from(document)),
+                );
             }
-            NeedleKeys::Character(key) => match postings.get(key.as_str()) {
-                Some(encoded) => encoded.documents()?,
-                None => continue,
-            },
-            // Anywhere in any trigram that starts with it.
-            NeedleKeys::Prefix(start) => {
-                let mut found = RoaringBitmap::new();
-                for (key, encoded) in postings {
-                    // Kinds' and characters' keys start with a control
-                    // character, which no needle holds.
-                    if key.starts_with(start.as_str()) {
-                        found |= encoded.documents()?;
-                    }
-                }
-                found
-            }
+            return documents;
         };
-        if let Some(kinds) = kinds {
-            let mut of_kinds = RoaringBitmap::new();
-            for kind in kinds {
-                if let Some(documents) = postings.get(kind_key(kind.as_str()).as_str()) {
-                    of_kinds |= documents.documents()?;
-                }
-            }
-            here &= of_kinds;
-        }
-        found.insert(*block, here);
-    }
-    changes.sort_unstable_by_key(|&(seq, ..)| seq);
-    for (_, doc, name, kind) in changes {
-        let (block, document) = split(doc);
-        let here = found.entry(block).or_default();
-        here.remove(document);
-        if let (Some(name), Some(kind)) = (name, kind) {
-            if name.contains(needle) && wanted(kind) {
-                here.insert(document);
+        chunks.sort_unstable();
+        let mut documents = Vec::new();
+        for chunk in chunks {
+            let (block, start) = split(chunk << CHUNK_BITS);
+            if let Some(here) = self.0.get(&block) {
+                let within = here.range(start..start + (1 << CHUNK_BITS));
+                documents
+                    .extend(within.map(|document| (block << BLOCK_BITS) + i64::from(document)));
             }
         }
+        documents
     }
-    Ok(NameCount {
-        total: found.values().map(RoaringBitmap::len).sum(),
-        generation,
-    })
 }
 
 #[cfg(test)]
@@ -636,6 +786,81 @@ mod tests {
                 .map(|(document, _)| document as u32)
                 .collect();
             assert_eq!(found, expected, "{needle}");
+        }
+    }
+
+    /// Pages ranked through chunk bounds come out exactly as sorting every
+    /// match by time would: chunks in time order, out of order, with
+    /// overlapping and equal bounds, pages across group edges and deep.
+    #[test]
+    fn a_page_holds_exactly_the_ranks_it_is_asked_for() {
+        let chunk = 1i64 << CHUNK_BITS;
+        // Documents 0..6 chunks; a document's time decides its rank. Chunk
+        // 3 is older than chunks 1-2 (out of order), chunk 4 overlaps 5.
+        let time = |doc: i64| -> i64 {
+            let (c, i) = (doc / chunk, doc % chunk);
+            match c {
+                3 => 10 + i,
+                4 => 5_000 + 2 * i,
+                5 => 5_000 + 2 * i + 1,
+                c => 1_000 * c + i,
+            }
+        };
+        let docs: Vec<i64> = (0..6 * chunk)
+            .filter(|d| d % 7 == 0 || d % 11 == 0)
+            .collect();
+        let mut bounds = BTreeMap::new();
+        for &d in &docs {
+            let b = bounds.entry(d / chunk).or_insert((i64::MAX, i64::MIN));
+            *b = (b.0.min(time(d)), b.1.max(time(d)));
+        }
+        // A delete leaves its chunk's bounds wider than its documents.
+        bounds.get_mut(&1).unwrap().1 += 3_000;
+        // A chunk whose documents are all deleted, ranked first.
+        bounds.insert(9, (0, i64::MAX));
+        let chunks: Vec<ChunkTimes> = bounds
+            .into_iter()
+            .map(|(chunk, (first, last))| ChunkTimes { chunk, first, last })
+            .collect();
+        let mut found = Found(BTreeMap::new());
+        for &d in &docs {
+            let (block, document) = split(d);
+            found.0.entry(block).or_default().insert(document);
+        }
+        let mut ranked = docs.clone();
+        ranked.sort_by_key(|&d| std::cmp::Reverse(time(d)));
+        for (offset, limit) in [
+            (0, 50),
+            (37, 50),
+            (100, 1),
+            (250, 100),
+            (400, 50),
+            (1_000, 5),
+        ] {
+            let page = found.page(&chunks, offset, limit);
+            assert_eq!(page.total, docs.len() as u64);
+            let mut rows = page.documents.clone();
+            rows.sort_by_key(|&d| std::cmp::Reverse(time(d)));
+            let got: Vec<i64> = rows
+                .into_iter()
+                .skip(page.skip as usize)
+                .take(limit as usize)
+                .collect();
+            let expected: Vec<i64> = ranked
+                .iter()
+                .copied()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect();
+            assert_eq!(got, expected, "offset {offset}");
+            if offset == 0 {
+                // Only the newest group (chunks 4 and 5, which overlap)
+                // is read, not the chunk without matches ranked above it.
+                assert!(page.documents.iter().all(|d| [4, 5].contains(&(d / chunk))));
+            }
+            if offset >= page.total {
+                assert!(page.documents.is_empty());
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The structures that keep lists fast at a million assets (kept counts, the
-//! trigram filename index, its documents numbered by account, the filename
-//! postings) on a database that already holds assets: one filled by an
-//! earlier version's schema (the migrations before 20261202000004,
-//! 20261203000002, 20261203000003 or 20261203000004) gets them on
+//! The structures that keep lists fast at a million assets (kept counts,
+//! documents numbered by account, the filename postings and the chunks'
+//! times that rank their pages) on a database that already holds assets:
+//! one filled by an earlier version's schema (the migrations before
+//! 20261202000004, 20261203000002, 20261203000003, 20261203000004 or
+//! 20261204000001) gets them on
 //! the new server's start, and its lists, filters and counts are exact from
 //! then on, through uploads and deletes, with another account's assets of
 //! the same names beside them.
@@ -26,6 +27,9 @@ const BEFORE_NAME_TOTALS: i64 = 20261203000002;
 /// The last migration of the version that counted a name's matches from
 /// FTS5 or pg_trgm, before the filename postings (`name_grams`).
 const BEFORE_NAME_GRAMS: i64 = 20261203000003;
+/// The last migration of the version that found a page of a name's
+/// matches with FTS5 or pg_trgm, before the chunks' times (`doc_times`).
+const BEFORE_PAGES_FROM_POSTINGS: i64 = 20261203000004;
 
 /// Names that a substring filter must tell apart: `%`, `_` and `\` are
 /// literal, case does not count (Unicode too), and 1 and 2 characters work.
@@ -160,6 +164,11 @@ async fn a_database_without_name_grams_gets_exact_counts_and_filters() {
     an_earlier_database_gets_exact_counts_and_filters(BEFORE_NAME_GRAMS).await;
 }
 
+#[tokio::test]
+async fn a_database_without_chunk_times_gets_exact_counts_and_filters() {
+    an_earlier_database_gets_exact_counts_and_filters(BEFORE_PAGES_FROM_POSTINGS).await;
+}
+
 async fn an_earlier_database_gets_exact_counts_and_filters(version: i64) {
     let data_dir = tempfile::tempdir().unwrap();
     // Past the offset from which a page seeks its day (5,000).
@@ -219,9 +228,15 @@ async fn an_earlier_database_gets_exact_counts_and_filters(version: i64) {
         .copied()
         .filter(|&n| kind_of(n) == "audio")
         .collect();
-    // A name that matches nearly every row: its pages walk the newest-first
-    // index and test each name (a sort of every match would read more).
+    // A name that matches nearly every row, and one whose 100 matches are
+    // all old (a walk of the newest-first index would read most rows
+    // before them): pages from the postings, ranked by the chunks' times.
     let clips: Vec<usize> = all.iter().copied().filter(|&n| n >= NAMES.len()).collect();
+    let old_clips: Vec<usize> = clips
+        .iter()
+        .copied()
+        .filter(|&n| name_of(n).contains("clip-001"))
+        .collect();
     let audio_clips: Vec<usize> = clips
         .iter()
         .copied()
@@ -232,6 +247,7 @@ async fn an_earlier_database_gets_exact_counts_and_filters(version: i64) {
         ("asset_types=audio&", &audio),
         ("filename=CLIP-0&", &clips),
         ("filename=clip-0&asset_types=audio&", &audio_clips),
+        ("filename=clip-001&", &old_clips),
     ] {
         let (total, _) = listed(&app, query).await;
         assert_eq!(total, newest_first.len() as u64, "{query}");

@@ -21,7 +21,6 @@ mod media_steps;
 mod metrics;
 mod multipart;
 mod name_grams;
-mod name_totals;
 mod nodes;
 mod openapi;
 mod origin;

@@ -1,10 +1,12 @@
-//! The filename postings (`db::name_grams`, migration 20261203000004): a
-//! name filter's count read from them (needles of 1 character or more) is
-//! exact whatever has been folded into them and whatever not yet, through
-//! inserts, deletes, renames and new kinds, across a block's edge, with
-//! another account's names beside. Runs the database layer itself (the
-//! server would fold on its own schedule) on SQLite or PostgreSQL, as the
-//! suite runs; every count is checked against the rows themselves.
+//! The filename postings (`db::name_grams`, migrations 20261203000004 and
+//! 20261204000001): a name filter's list (needles of 1 character or more),
+//! its total and any page of it, is exact whatever has been folded into
+//! them and whatever not yet, through inserts, deletes, renames and new
+//! kinds, across a block's edge and many chunks whose times are out of
+//! order and overlap, with another account's names beside. Runs the
+//! database layer itself (the server would fold on its own schedule) on
+//! SQLite or PostgreSQL, as the suite runs; every list is checked against
+//! the rows themselves, sorted newest first.
 
 use assetd::db::{self, name_grams, Pool};
 use assetd::domain::{AccountId, AssetId, AssetKind, AssetMethod, AssetStatus, Filename};
@@ -25,7 +27,13 @@ fn random_name(rng: &mut StdRng) -> String {
         .collect()
 }
 
-async fn insert(pool: &Pool, account: AccountId, name: &str, kind: AssetKind) -> AssetId {
+async fn insert(
+    pool: &Pool,
+    account: AccountId,
+    name: &str,
+    kind: AssetKind,
+    created_at: i64,
+) -> AssetId {
     let id = AssetId::new();
     let filename = Filename::parse(name).unwrap();
     let mut tx = db::begin_write(pool).await.unwrap();
@@ -48,7 +56,7 @@ async fn insert(pool: &Pool, account: AccountId, name: &str, kind: AssetKind) ->
             source_url: None,
             hls_status: None,
             thumbnail_status: None,
-            created_at: 1_700_000_000_000,
+            created_at,
         },
     )
     .await
@@ -57,24 +65,26 @@ async fn insert(pool: &Pool, account: AccountId, name: &str, kind: AssetKind) ->
     id
 }
 
-/// The account's assets that pass the filter, counted from their rows.
+/// The ids of the account's assets that pass the filter, newest first
+/// (ties broken by id), from their rows.
 async fn expected(
     pool: &Pool,
     account: AccountId,
     needle: &str,
     kinds: Option<&[AssetKind]>,
-) -> u64 {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT filename_folded, kind FROM assets WHERE account_id = $1")
-            .bind(account.as_string())
-            .fetch_all(pool)
-            .await
-            .unwrap();
-    rows.iter()
-        .filter(|(name, kind)| {
-            name.contains(needle) && kinds.is_none_or(|k| k.iter().any(|k| k.as_str() == kind))
-        })
-        .count() as u64
+) -> Vec<String> {
+    let mut rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT id, filename_folded, kind, created_at FROM assets WHERE account_id = $1",
+    )
+    .bind(account.as_string())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.retain(|(_, name, kind, _)| {
+        name.contains(needle) && kinds.is_none_or(|k| k.iter().any(|k| k.as_str() == kind))
+    });
+    rows.sort_by(|a, b| (b.3, &b.0).cmp(&(a.3, &a.0)));
+    rows.into_iter().map(|(id, ..)| id).collect()
 }
 
 async fn check(pool: &Pool, account: AccountId, rng: &mut StdRng, names: &[String], step: usize) {
@@ -98,20 +108,52 @@ async fn check(pool: &Pool, account: AccountId, rng: &mut StdRng, names: &[Strin
             1 => Some(vec![KINDS[0], KINDS[rng.gen_range(1..3)]]),
             _ => None,
         };
-        let counted = name_grams::count(pool, account, &needle, kinds.as_deref())
-            .await
-            .unwrap();
-        assert_eq!(
-            counted.total,
-            expected(pool, account, &needle, kinds.as_deref()).await,
-            "step {step}: {needle:?} of kinds {kinds:?}, {} changes not folded",
-            unfolded.0
-        );
+        let newest_first = expected(pool, account, &needle, kinds.as_deref()).await;
+        let filter = db::assets::ListFilter {
+            asset_ids: Vec::new(),
+            kinds: kinds.clone(),
+            filename_contains: Some(needle.clone()),
+        };
+        // The first page, a page anywhere (or past the end), small or not.
+        let anywhere = rng.gen_range(0..=newest_first.len() + 2) as u64;
+        for (offset, limit) in [(0, 50), (anywhere, rng.gen_range(1..=60))] {
+            let (page, total) = db::assets::list(pool, None, account, &filter, offset, limit)
+                .await
+                .unwrap();
+            let page: Vec<String> = page.iter().map(|asset| asset.id.as_string()).collect();
+            let want: Vec<String> = newest_first
+                .iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .cloned()
+                .collect();
+            assert_eq!(
+                (total, page),
+                (newest_first.len() as u64, want),
+                "step {step}: {needle:?} of kinds {kinds:?} from {offset} ({limit}), \
+                 {} changes not folded",
+                unfolded.0
+            );
+        }
+    }
+}
+
+/// When the n-th asset is made: mostly later than the one before, some a
+/// minute either way (two uploads at once, two nodes' clocks), a few long
+/// before (an import).
+fn created_at(rng: &mut StdRng, n: usize) -> i64 {
+    let trend = 1_700_000_000_000 + n as i64 * 1_000;
+    match rng.gen_range(0..20) {
+        0 => trend - rng.gen_range(0..100_000_000),
+        1..=4 => trend + rng.gen_range(-60_000..60_000),
+        // Same millisecond as another: the id decides.
+        5 => 1_700_000_000_000,
+        _ => trend,
     }
 }
 
 #[tokio::test]
-async fn a_name_count_is_exact_whatever_is_folded() {
+async fn a_name_list_is_exact_whatever_is_folded() {
     let data_dir = tempfile::tempdir().unwrap();
     let pool = db::connect(&database_url(data_dir.path())).await.unwrap();
     let account = db::keys::ensure_account(&pool, "default").await.unwrap();
@@ -122,7 +164,7 @@ async fn a_name_count_is_exact_whatever_is_folded() {
 
     // Document 1 stays in the first block; the account's next documents
     // are numbered from the edge of its second block.
-    let first = insert(&pool, account, "abé-first", AssetKind::Video).await;
+    let first = insert(&pool, account, "abé-first", AssetKind::Video, 0).await;
     let mut live: Vec<(AssetId, String)> = Vec::new();
     sqlx::query("UPDATE search_accounts SET last_doc = 65500 WHERE account_id = $1")
         .bind(account.as_string())
@@ -131,14 +173,26 @@ async fn a_name_count_is_exact_whatever_is_folded() {
         .unwrap();
 
     for step in 0..400 {
-        match rng.gen_range(0..12) {
+        match rng.gen_range(0..13) {
             0..=5 => {
                 let name = random_name(&mut rng);
                 let kind = KINDS[rng.gen_range(0..3)];
-                live.push((insert(&pool, account, &name, kind).await, name.clone()));
+                let at = created_at(&mut rng, step);
+                live.push((insert(&pool, account, &name, kind, at).await, name.clone()));
                 if rng.gen_bool(0.3) {
-                    insert(&pool, other, &name, kind).await;
+                    insert(&pool, other, &name, kind, at).await;
                 }
+            }
+            // The next documents in a later chunk (of 512): pages then rank
+            // many chunks, whose times overlap and are out of order.
+            12 => {
+                sqlx::query(
+                    "UPDATE search_accounts SET last_doc = last_doc + 300 WHERE account_id = $1",
+                )
+                .bind(account.as_string())
+                .execute(&pool)
+                .await
+                .unwrap();
             }
             6 | 7 if !live.is_empty() => {
                 let (id, _) = live.swap_remove(rng.gen_range(0..live.len()));
@@ -219,7 +273,7 @@ async fn a_name_count_is_exact_whatever_is_folded() {
 
 /// Uploads and deletes from several writers while two folders run (as two
 /// nodes would: on PostgreSQL one folds at a time, and neither loses the
-/// other's postings); at the end every count is the rows' own.
+/// other's postings); at the end every list is the rows' own.
 #[tokio::test]
 async fn folds_beside_writers_and_each_other_lose_nothing() {
     let data_dir = tempfile::tempdir().unwrap();
@@ -245,7 +299,8 @@ async fn folds_beside_writers_and_each_other_lose_nothing() {
                 for _ in 0..60 {
                     let name = random_name(&mut rng);
                     let kind = KINDS[rng.gen_range(0..3)];
-                    mine.push(insert(&pool, account, &name, kind).await);
+                    let at = created_at(&mut rng, mine.len());
+                    mine.push(insert(&pool, account, &name, kind, at).await);
                     if rng.gen_bool(0.3) {
                         let id: AssetId = mine.swap_remove(rng.gen_range(0..mine.len()));
                         sqlx::query("DELETE FROM assets WHERE id = $1")
