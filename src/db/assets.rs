@@ -550,15 +550,15 @@ fn page_of_documents(
     limit: u32,
 ) -> Statement {
     let mut page = Statement::new(format!(
-        "SELECT {COLUMNS} FROM assets WHERE id IN (SELECT id FROM assets WHERE "
+        "SELECT {COLUMNS} FROM assets WHERE id IN (SELECT id FROM "
     ));
     match dialect {
         super::Dialect::Sqlite => {
             // CROSS JOIN keeps this order: the account's number, the kinds'
             // codes, then each document by its integer key.
             page.push(
-                "id IN (SELECT s.asset_id FROM search_accounts n CROSS JOIN search_kinds k
-                 CROSS JOIN json_each(",
+                "assets WHERE id IN (SELECT s.asset_id FROM search_accounts n
+                 CROSS JOIN search_kinds k CROSS JOIN json_each(",
             )
             .push_bind(format!("{:?}", found.documents))
             .push(") j CROSS JOIN asset_search s WHERE n.account_id = ")
@@ -567,14 +567,19 @@ fn page_of_documents(
             page.push(" AND s.doc = (n.number << 40) + (k.code << 36) + j.value)");
         }
         super::Dialect::Postgres => {
+            // The documents' rows first, in a subquery that `OFFSET 0`
+            // keeps apart: else PostgreSQL may walk the newest-first index
+            // for the ORDER BY, testing every row against the documents
+            // (at 10 k, for 1,000 old matches: 186 ms against 3.2).
             let documents: Vec<String> = found.documents.iter().map(i64::to_string).collect();
             page.plan_with_values()
-                .push("account_id = ")
+                .push("(SELECT id, created_at FROM assets WHERE account_id = ")
                 .push_bind(account.as_string())
                 .push(" AND doc = ANY(CAST(")
                 .push_bind(format!("{{{}}}", documents.join(",")))
                 .push(" AS BIGINT[]))");
             push_kinds(&mut page, "kind", filter);
+            page.push(" OFFSET 0) m");
         }
     }
     push_page(&mut page, dialect, found.skip, limit);
