@@ -497,7 +497,7 @@ pub async fn list(
     if let (Some(needle), true) = (&filter.filename_contains, filter.asset_ids.is_empty()) {
         let kinds = filter.kinds.as_deref();
         let window = (offset, u64::from(limit));
-        let found = super::name_grams::search(pool, account, needle, kinds, window).await?;
+        let found = super::name_grams::search(pool, inline, account, needle, kinds, window).await?;
         if found.documents.is_empty() {
             return Ok((Vec::new(), found.total));
         }

@@ -153,7 +153,7 @@ impl Statement {
     }
 
     /// Every row of the statement, read by rusqlite on this thread.
-    fn rows_inline<O: SqliteRow>(&self, reads: &InlineReads) -> rusqlite::Result<Vec<O>> {
+    pub fn rows_inline<O: SqliteRow>(&self, reads: &InlineReads) -> rusqlite::Result<Vec<O>> {
         reads.with(|connection| {
             let mut statement = connection.prepare_cached(&self.sql)?;
             for (i, value) in self.values.iter().enumerate() {
@@ -179,25 +179,20 @@ pub trait SqliteRow: Sized {
     fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
 
-impl<A: rusqlite::types::FromSql> SqliteRow for (A,) {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok((row.get(0)?,))
-    }
+/// Implements [`SqliteRow`] for a tuple of these column types.
+macro_rules! sqlite_row_tuple {
+    ($($column:ident $index:tt),+) => {
+        impl<$($column: rusqlite::types::FromSql),+> SqliteRow for ($($column,)+) {
+            fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(($(row.get($index)?,)+))
+            }
+        }
+    };
 }
-
-impl<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql> SqliteRow for (A, B) {
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok((row.get(0)?, row.get(1)?))
-    }
-}
-
-impl<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql, C: rusqlite::types::FromSql>
-    SqliteRow for (A, B, C)
-{
-    fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-    }
-}
+sqlite_row_tuple!(A 0);
+sqlite_row_tuple!(A 0, B 1);
+sqlite_row_tuple!(A 0, B 1, C 2);
+sqlite_row_tuple!(A 0, B 1, C 2, D 3, E 4, F 5);
 
 /// Where reads run. Inline reads skip sqlx's thread hops (one per statement
 /// and per row), but hold up the async worker that runs them: only reads
