@@ -366,9 +366,23 @@ pub struct ListFilter {
 
 /// Appends the filter's conditions on `assets` (its name as a LIKE, tested
 /// on each row that the ids or the newest-first index lead to).
-fn push_filter(statement: &mut Statement, account: AccountId, filter: &ListFilter) {
+fn push_filter(
+    statement: &mut Statement,
+    dialect: super::Dialect,
+    account: AccountId,
+    filter: &ListFilter,
+) {
+    // With ids, SQLite's planner (which has no statistics) walked the
+    // account's newest-first index for the ORDER BY and tested each row
+    // against the ids, rather than look up the at most 100 ids: 210 ms for
+    // 3 old ids at 1 M. A unary `+` keeps `account_id` off that index.
+    let ids_first = !filter.asset_ids.is_empty() && dialect == super::Dialect::Sqlite;
     statement
-        .push(" WHERE account_id = ")
+        .push(if ids_first {
+            " WHERE +account_id = "
+        } else {
+            " WHERE account_id = "
+        })
         .push_bind(account.as_string());
     if !filter.asset_ids.is_empty() {
         statement
@@ -453,12 +467,16 @@ async fn seek_day(
 /// kinds filter (a million assets are not counted one by one), else from
 /// the rows of the ids (at most 100). `bounded` runs reads whose cost an
 /// index bounds (inline on SQLite).
-async fn count(bounded: Reader<'_>, account: AccountId, filter: &ListFilter) -> sqlx::Result<u64> {
+async fn count(
+    (bounded, dialect): (Reader<'_>, super::Dialect),
+    account: AccountId,
+    filter: &ListFilter,
+) -> sqlx::Result<u64> {
     if filter.asset_ids.is_empty() {
         return kept_count(bounded, account, filter).await;
     }
     let mut count = Statement::new("SELECT COUNT(*) FROM assets");
-    push_filter(&mut count, account, filter);
+    push_filter(&mut count, dialect, account, filter);
     let (total,): (i64,) = bounded.fetch_one(&count).await?;
     Ok(u64::try_from(total).unwrap_or(0))
 }
@@ -507,7 +525,7 @@ pub async fn list(
     }
 
     let reader = inline.map_or(Reader::Pool(pool), Reader::Inline);
-    let total = count(reader, account, filter).await?;
+    let total = count((reader, dialect), account, filter).await?;
     if offset >= total {
         return Ok((Vec::new(), total));
     }
@@ -516,7 +534,7 @@ pub async fn list(
     // within its first row's day, when the kept day counts can tell.
     let mut page = Statement::new(format!("SELECT {COLUMNS} FROM assets WHERE id IN ("));
     page.push("SELECT id FROM assets");
-    push_filter(&mut page, account, filter);
+    push_filter(&mut page, dialect, account, filter);
     let mut skip = offset;
     let kinds_only = filter.asset_ids.is_empty() && filter.filename_contains.is_none();
     if kinds_only && offset >= DEEP_OFFSET {
