@@ -647,6 +647,13 @@ impl Found {
     /// Only the chunks ranked before the page's end are counted.
     fn page(&self, chunks: &[ChunkTimes], offset: u64, limit: u64) -> NamePage {
         let total: u64 = self.0.values().map(RoaringBitmap::len).sum();
+        if offset >= total {
+            return NamePage {
+                total,
+                documents: Vec::new(),
+                skip: 0,
+            };
+        }
         let matches_in = |chunk: i64| {
             let (block, start) = split(chunk << CHUNK_BITS);
             self.0.get(&block).map_or(0, |documents| {
