@@ -401,7 +401,7 @@ pub fn spawn_folding(pool: Pool, stop: CancellationToken) -> tokio::task::JoinHa
 const CHUNK_BITS: u32 = 9;
 
 /// A page of a name filter's matches, and how many there are.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub struct NamePage {
     pub total: u64,
     /// The account's numbers for the documents that hold the page (and
@@ -439,7 +439,7 @@ pub async fn search(
             Source::Read(rows) => rows,
             Source::Inline(statement, reads) => statement
                 .rows_inline(&reads)
-                .map_err(|e| sqlx::Error::Protocol(format!("SQLite (inline read): {e}")))?,
+                .map_err(super::statement::inline_error)?,
         };
         let found = Found::of(&rows, &needle, kinds.as_deref()).map_err(decode)?;
         let times = chunk_times(&rows).map_err(decode)?;
@@ -525,7 +525,7 @@ fn statement(account: AccountId, needle: &str, kinds: Option<&[AssetKind]>) -> S
 
 /// When a chunk's documents were created: no earlier than `first`, no
 /// later than `last`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct ChunkTimes {
     chunk: i64,
     first: i64,

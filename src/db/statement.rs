@@ -63,8 +63,9 @@ impl Statement {
 
     /// Not kept prepared: PostgreSQL then plans the statement with its
     /// values every time. A page of a name's matches reads as many rows as
-    /// it has documents (5 or 7,000), and a generic plan, made once for any
-    /// number, cannot tell a few index lookups from a walk. (When pg_trgm's
+    /// its chunks hold matches (a handful, or every one of a group of 512),
+    /// and a generic plan, made once for any number, cannot tell a few index
+    /// lookups from a walk. (When pg_trgm's
     /// index answered names, a generic plan ignored it: 70 ms instead of 2
     /// for 10 matches at 100 k assets.) Other statements keep their generic
     /// plans: planning each time cost a fifth of `GET /assets/{id}`'s
@@ -231,7 +232,7 @@ impl Reader<'_> {
 }
 
 /// A failed inline read, as the sqlx error the callers already handle.
-fn inline_error(e: rusqlite::Error) -> sqlx::Error {
+pub(super) fn inline_error(e: rusqlite::Error) -> sqlx::Error {
     sqlx::Error::Protocol(format!("SQLite (inline read): {e}"))
 }
 
