@@ -8,6 +8,7 @@ use assetd_queue::Queue;
 
 use crate::config::ServeConfig;
 use crate::db::inline_reads::InlineReads;
+use crate::db::read_cache::ReadCache;
 use crate::db::Pool;
 use crate::fetch::UrlFetcher;
 use crate::keys::KeyCache;
@@ -27,6 +28,9 @@ pub struct App {
     pub keys: KeyCache,
     /// On SQLite: lookups by key on the calling thread (`db::inline_reads`).
     pub inline_reads: Option<InlineReads>,
+    /// On PostgreSQL: recent answers to reads (`db::read_cache`); None when
+    /// turned off.
+    pub read_cache: Option<ReadCache>,
     /// This server's own address (`http://ADDR/`), for a request without a Host.
     pub listen_url: url::Url,
 }

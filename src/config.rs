@@ -228,6 +228,14 @@ pub struct ServeConfig {
     #[arg(long, env = "ASSETD_KEY_CACHE_SECS", default_value_t = 10)]
     pub key_cache_secs: u64,
 
+    /// On PostgreSQL: how long a node may answer a repeated read
+    /// (`GET /assets/{id}`, a list page) from memory, in seconds. Another
+    /// node's change shows as soon as PostgreSQL notifies it (milliseconds),
+    /// and within this even if the notice is lost; 0 reads every request
+    /// afresh. SQLite reads need no such memory.
+    #[arg(long, env = "ASSETD_READ_CACHE_SECS", default_value_t = 5)]
+    pub read_cache_secs: u64,
+
     /// How long webhook events and their delivery records are kept, in days
     /// (pruned at start-up and hourly). Keep it above the day a delivery is
     /// retried for.

@@ -95,6 +95,13 @@ impl Application {
         let queue = Queue::new(pool.clone(), config.retry_policy());
         let shutdown_timeout = config.shutdown_timeout();
         let keys = keys::KeyCache::new(Duration::from_secs(config.key_cache_secs));
+        // A worker node answers no reads.
+        let read_cache = match db::Dialect::of(&pool) {
+            db::Dialect::Postgres if config.read_cache_secs > 0 && !config.no_api => Some(
+                db::read_cache::ReadCache::new(Duration::from_secs(config.read_cache_secs)),
+            ),
+            _ => None,
+        };
         let app: AppState = Arc::new(App {
             config,
             pool,
@@ -105,6 +112,7 @@ impl Application {
             signer,
             keys,
             inline_reads,
+            read_cache,
             listen_url,
         });
         let stop_jobs = CancellationToken::new();
@@ -113,6 +121,13 @@ impl Application {
         let mut workers = jobs::start_workers(&app, &stop_jobs);
         workers.push(crate::stats::spawn_upkeep(stop_jobs.clone()));
         workers.push(prune_webhook_events(app.clone(), stop_jobs.clone()));
+        if let Some(cache) = &app.read_cache {
+            workers.push(db::read_cache::spawn_listening(
+                cache.clone(),
+                app.config.data_dir.database_url()?,
+                stop_jobs.clone(),
+            ));
+        }
         workers.push(crate::db::name_grams::spawn_folding(
             app.pool.clone(),
             stop_jobs.clone(),

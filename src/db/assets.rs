@@ -354,7 +354,7 @@ pub async fn set_file(
 }
 
 /// Filters of the asset list.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, Hash)]
 pub struct ListFilter {
     /// Empty means any id.
     pub asset_ids: Vec<AssetId>,

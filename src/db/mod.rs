@@ -15,6 +15,7 @@ pub mod keys;
 pub mod multipart;
 pub mod name_grams;
 pub mod rate_limits;
+pub mod read_cache;
 pub mod settings;
 mod statement;
 pub mod webhooks;

@@ -33,13 +33,21 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use crate::app::AppState;
 use crate::config::CorsOrigin;
+use crate::db::read_cache::ReadCache;
 use error::ApiError;
 
 pub fn router(state: AppState) -> Router {
     let (routes, _) = routes(&Served::configured(&state)).split_for_parts();
-    routes
+    let mut routes = routes
         .fallback(route_not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    if let Some(cache) = &state.read_cache {
+        routes = routes.layer(middleware::from_fn_with_state(
+            cache.clone(),
+            forget_reads_after_writes,
+        ));
+    }
+    routes
         .layer(middleware::from_fn(no_nul_in_path))
         .layer(middleware::from_fn(
             error::add_request_id_to_internal_errors,
@@ -74,6 +82,25 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// What a client changed through this node, this node's next read shows:
+/// a request that may have written forgets the node's kept answers before
+/// it answers (other nodes hear of it from PostgreSQL, `db::read_cache`).
+async fn forget_reads_after_writes(
+    axum::extract::State(cache): axum::extract::State<ReadCache>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let response = next.run(request).await;
+    if writes {
+        cache.forget_everything();
+    }
+    response
 }
 
 /// `GET /metrics` alone, for `--metrics-bind`: an address operators may keep

@@ -893,3 +893,22 @@ pub async fn put_the_chunk(session: &Value, file: &[u8]) -> String {
         .trim_matches('"')
         .to_string()
 }
+
+/// `env` plus what points a node at the first node's database and files: its
+/// bucket on S3 (each node keeps its own data dir, as on separate machines),
+/// else its data dir.
+pub fn joining<'a>(
+    first: &'a TestApp,
+    url: &'a str,
+    bucket: &'a str,
+    env: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![("ASSETD_DATABASE_URL", url)];
+    if s3_server().is_some() {
+        all.push(("ASSETD_S3_BUCKET", bucket));
+    } else {
+        all.push(("ASSETD_DATA_DIR", first.data_dir.path().to_str().unwrap()));
+    }
+    all.extend_from_slice(env);
+    all
+}

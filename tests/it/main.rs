@@ -26,6 +26,7 @@ mod openapi;
 mod origin;
 mod public_urls;
 mod rate_limit;
+mod read_cache;
 mod readiness;
 mod s3;
 mod server;

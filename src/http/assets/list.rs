@@ -123,15 +123,18 @@ pub(super) async fn list(
         kinds,
         filename_contains,
     };
-    let (records, total) = crate::db::assets::list(
-        &state.pool,
-        state.inline_reads.as_ref(),
-        account,
-        &filter,
-        paging.offset(),
-        paging.limit.get(),
-    )
-    .await?;
+    let (offset, limit) = (paging.offset(), paging.limit.get());
+    let (records, total) = match &state.read_cache {
+        Some(cache) => {
+            cache
+                .list(&state.pool, account, &filter, offset, limit)
+                .await?
+        }
+        None => {
+            let inline = state.inline_reads.as_ref();
+            crate::db::assets::list(&state.pool, inline, account, &filter, offset, limit).await?
+        }
+    };
     let data = records
         .into_iter()
         .map(|r| AssetView::new(r, &state.signer, &base))

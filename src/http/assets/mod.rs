@@ -74,9 +74,10 @@ async fn retrieve(
     Path(raw_id): Path<String>,
 ) -> Result<Json<AssetView>, ApiError> {
     let id = asset_id(&raw_id)?;
-    let record = match &state.inline_reads {
-        Some(reads) => crate::db::assets::find_inline(reads, account, id)?,
-        None => crate::db::assets::find(&state.pool, account, id).await?,
+    let record = match (&state.inline_reads, &state.read_cache) {
+        (Some(reads), _) => crate::db::assets::find_inline(reads, account, id)?,
+        (None, Some(cache)) => cache.find(&state.pool, account, id).await?,
+        (None, None) => crate::db::assets::find(&state.pool, account, id).await?,
     }
     .ok_or_else(|| not_found(&raw_id))?;
     Ok(Json(AssetView::new(record, &state.signer, &base)))
