@@ -32,18 +32,29 @@ async fn database(app: &TestApp) -> sqlx::AnyConnection {
         .unwrap()
 }
 
-/// Changes an asset's user metadata behind every node's back: the notice
-/// trigger (like every trigger) does not fire for a session that replicates.
+/// Changes an asset's user metadata in the database, as SQL by hand or a
+/// command would.
+async fn change_in_database(app: &TestApp, id: &str, metadata: &Value) {
+    let mut db = database(app).await;
+    update_metadata(&mut db, id, metadata).await;
+}
+
+/// The same behind every node's back: the notice trigger (like every
+/// trigger) does not fire for a session that replicates.
 async fn change_unnoticed(app: &TestApp, id: &str, metadata: Value) {
     let mut db = database(app).await;
     sqlx::query("SET session_replication_role = replica")
         .execute(&mut db)
         .await
         .unwrap();
+    update_metadata(&mut db, id, &metadata).await;
+}
+
+async fn update_metadata(db: &mut sqlx::AnyConnection, id: &str, metadata: &Value) {
     let done = sqlx::query("UPDATE assets SET user_metadata = $1 WHERE id = $2")
         .bind(metadata.to_string())
         .bind(id)
-        .execute(&mut db)
+        .execute(db)
         .await
         .unwrap();
     assert_eq!(done.rows_affected(), 1);
@@ -53,6 +64,15 @@ async fn metadata_of(app: &TestApp, id: &str) -> Value {
     let (status, asset) = app.get(&format!("/assets/{id}")).await;
     assert_eq!(status, 200, "{asset}");
     asset.get("user_metadata").cloned().unwrap_or(Value::Null)
+}
+
+/// Through the API, as a client does.
+async fn set_metadata(app: &TestApp, method: Method, id: &str, metadata: Value) {
+    let path = format!("/assets/{id}/user-metadata");
+    let (status, body) = app
+        .send_json(method, &path, json!({ "user_metadata": metadata }))
+        .await;
+    assert_eq!(status, 204, "{body}");
 }
 
 async fn total_of(app: &TestApp) -> u64 {
@@ -111,7 +131,6 @@ async fn a_node_answers_from_memory_and_shows_every_change() {
     let bucket = bucket_name(a.data_dir.path());
     let b = TestApp::spawn_with(&joining(&a, &database_url, &bucket, &[KEPT_LONG])).await;
     let id = a.new_asset("frame.png").await;
-    let path = |id: &str| format!("/assets/{id}/user-metadata");
 
     // Node A keeps its answer: a change no node hears of does not show
     // there, while node B, which reads it for the first time, sees it.
@@ -119,18 +138,11 @@ async fn a_node_answers_from_memory_and_shows_every_change() {
     let kept = metadata_of(&a, &id).await;
     let total = total_of(&a).await;
     change_unnoticed(&a, &id, json!({"unnoticed": 1})).await;
-    assert_eq!(metadata_of(&a, &id).await, kept, "read afresh");
+    assert_eq!(metadata_of(&a, &id).await, kept, "kept, not read afresh");
     assert_eq!(metadata_of(&b, &id).await, json!({"unnoticed": 1}));
 
     // A change through node B shows on node A once notified.
-    let (status, body) = b
-        .send_json(
-            Method::PUT,
-            &path(&id),
-            json!({"user_metadata": {"by": "b"}}),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    set_metadata(&b, Method::PUT, &id, json!({"by": "b"})).await;
     shows("B's change on A", json!({"by": "b"}), || {
         metadata_of(&a, &id)
     })
@@ -141,14 +153,7 @@ async fn a_node_answers_from_memory_and_shows_every_change() {
     // A change through node A shows there at once, without waiting for
     // the notice: its own writes make it forget what it kept.
     assert_eq!(metadata_of(&a, &second).await, Value::Null);
-    let (status, body) = a
-        .send_json(
-            Method::PUT,
-            &path(&second),
-            json!({"user_metadata": {"by": "a"}}),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    set_metadata(&a, Method::PUT, &second, json!({"by": "a"})).await;
     assert_eq!(metadata_of(&a, &second).await, json!({"by": "a"}));
     let third = a.new_asset("frame.png").await;
     assert_eq!(total_of(&a).await, total + 2);
@@ -226,18 +231,15 @@ async fn a_lost_notice_connection_forgets_everything_and_listens_again() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(metadata_of(&app, &id).await, json!({"while": "down"}));
 
-    // It keeps answers again, and hears of changes again.
+    // It keeps answers again, and hears of changes again: here one made
+    // in the database by hand, then its own.
     kept_again(&app, &id, json!("after")).await;
-    let (status, body) = app
-        .send_json(
-            Method::PATCH,
-            &format!("/assets/{id}/user-metadata"),
-            json!({"user_metadata": {"patched": true}}),
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    let by_hand = json!({"by": "hand"});
+    change_in_database(&app, &id, &by_hand).await;
+    shows("a change by hand", by_hand, || metadata_of(&app, &id)).await;
+    set_metadata(&app, Method::PATCH, &id, json!({"patched": true})).await;
     let patched = metadata_of(&app, &id).await;
-    assert_eq!(patched["patched"], true, "{patched}");
+    assert_eq!(patched, json!({"by": "hand", "patched": true}));
 }
 
 #[tokio::test]
