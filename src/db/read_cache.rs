@@ -73,6 +73,14 @@ enum Question {
     },
 }
 
+impl Question {
+    fn account(&self) -> AccountId {
+        match self {
+            Question::Asset(account, _) | Question::Page { account, .. } => *account,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Kept {
     mark: Mark,
@@ -138,7 +146,7 @@ impl ReadCache {
         id: AssetId,
     ) -> sqlx::Result<Option<AssetRecord>> {
         let question = Question::Asset(account, id);
-        if let Some(Answer::Asset(record)) = self.kept(account, &question).as_deref() {
+        if let Some(Answer::Asset(record)) = self.kept(&question).as_deref() {
             return Ok(Some(record.clone()));
         }
         let mark = self.mark(account);
@@ -165,7 +173,7 @@ impl ReadCache {
             offset,
             limit,
         };
-        if let Some(Answer::Page(records, total)) = self.kept(account, &question).as_deref() {
+        if let Some(Answer::Page(records, total)) = self.kept(&question).as_deref() {
             return Ok((records.clone(), *total));
         }
         let mark = self.mark(account);
@@ -194,18 +202,15 @@ impl ReadCache {
         self.forget_everything();
     }
 
-    fn kept(&self, account: AccountId, question: &Question) -> Option<Arc<Answer>> {
-        let mark = self.mark(account)?;
+    fn kept(&self, question: &Question) -> Option<Arc<Answer>> {
+        let mark = self.mark(question.account())?;
         let kept = self.0.answers.get(question)?;
         (kept.mark == mark).then_some(kept.answer)
     }
 
     fn keep(&self, question: Question, mark: Mark, answer: Answer) {
         // A mark that moved during the read would make the answer useless.
-        if self.mark(match &question {
-            Question::Asset(account, _) | Question::Page { account, .. } => *account,
-        }) == Some(mark)
-        {
+        if self.mark(question.account()) == Some(mark) {
             let answer = Arc::new(answer);
             self.0.answers.insert(question, Kept { mark, answer });
         }
@@ -237,26 +242,22 @@ pub fn spawn_listening(
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut failures = 0u32;
+        // Said once per outage, not at every try to listen again.
+        let mut said = false;
         loop {
             let listened = tokio::select! {
                 listened = listen(&cache, &database_url) => listened,
                 () = stop.cancelled() => break,
             };
             cache.set_listening(false);
+            // Ok: it listened, then lost the connection (a new outage).
             let error = match listened {
-                Ok(()) => {
-                    failures = 0;
-                    "connection lost".to_string()
-                }
-                Err(e) => {
-                    failures += 1;
-                    e.to_string()
-                }
+                Ok(()) => Some("connection lost".to_string()),
+                Err(e) => (!said).then(|| e.to_string()),
             };
-            // Said once per outage, not once a second.
-            if failures <= 1 {
+            if let Some(error) = error {
                 tracing::warn!(%error, "not listening for other nodes' changes: answers are read afresh until it listens again");
+                said = true;
             }
             tokio::select! {
                 () = tokio::time::sleep(RELISTEN_PAUSE) => {}
@@ -313,7 +314,7 @@ mod tests {
     }
 
     fn kept_asset(cache: &ReadCache, account: AccountId, id: AssetId) -> bool {
-        cache.kept(account, &Question::Asset(account, id)).is_some()
+        cache.kept(&Question::Asset(account, id)).is_some()
     }
 
     #[test]
